@@ -1,0 +1,101 @@
+"""Shared test helpers: tiny IDX files and an isolated set of dataset search roots."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from toolkit.data import catalog, fetch
+
+_IDX_CODES = {"u1": 0x08, "i1": 0x09, ">i2": 0x0B, ">i4": 0x0C, ">f4": 0x0D, ">f8": 0x0E}
+
+
+def write_idx(path: Path, array: np.ndarray) -> Path:
+    """Write `array` as an IDX file, gzip-compressed when the name ends in .gz."""
+    array = np.asarray(array)
+    big = array.dtype.newbyteorder(">") if array.dtype.itemsize > 1 else array.dtype
+    code = _IDX_CODES[big.str.lstrip("|")]
+    header = bytes([0, 0, code, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    data = header + array.astype(big).tobytes()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(data, mtime=0) if path.suffix == ".gz" else data)
+    return path
+
+
+@pytest.fixture(name="write_idx")
+def write_idx_fixture():
+    """The write_idx helper, as a fixture."""
+    return write_idx
+
+
+@pytest.fixture
+def isolated_data_env(tmp_path, monkeypatch):
+    """No $XRBENCH_DATA, a tmp HOME/XDG cache, and no repo or system dataset folders."""
+    monkeypatch.delenv("XRBENCH_DATA", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    monkeypatch.setattr(fetch, "_REPO_DATASETS", tmp_path / "no-repo-datasets")
+    monkeypatch.setattr(fetch, "SYSTEM_DATASETS", tmp_path / "no-system-datasets")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    return tmp_path
+
+
+TINY_SHAPE = (4, 4)
+TINY_CLASSES = ("a", "b", "c")
+TINY_COUNTS = {"train": 12, "test": 6}
+
+
+def _tiny_arrays() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split, n in TINY_COUNTS.items():
+        arrays[f"{split}_images"] = rng.integers(0, 256, (n, *TINY_SHAPE), dtype=np.uint8)
+        arrays[f"{split}_labels"] = (np.arange(n) % len(TINY_CLASSES)).astype(np.uint8)
+    return arrays
+
+
+@pytest.fixture
+def tiny_arrays() -> dict[str, np.ndarray]:
+    """The arrays in tiny_card's files, by role (every class present in both splits)."""
+    return _tiny_arrays()
+
+
+@pytest.fixture
+def tiny_card(isolated_data_env, monkeypatch):
+    """A 3-class 4x4 dataset "tinyset" in CATALOG, with real md5s; files in tmp/upstream/."""
+    upstream = isolated_data_env / "upstream"
+    files = {
+        "train_images": "train-images-idx3-ubyte.gz",
+        "train_labels": "train-labels-idx1-ubyte.gz",
+        "test_images": "t10k-images-idx3-ubyte.gz",
+        "test_labels": "t10k-labels-idx1-ubyte.gz",
+    }
+    arrays = _tiny_arrays()
+    md5_gz, md5_content = {}, {}
+    for role, name in files.items():
+        path = write_idx(upstream / name, arrays[role])
+        md5_gz[name] = hashlib.md5(path.read_bytes()).hexdigest()
+        md5_content[name] = (hashlib.md5(gzip.decompress(path.read_bytes())).hexdigest(),)
+    card = catalog.DatasetCard(
+        name="tinyset",
+        title="Tiny test set",
+        classes=TINY_CLASSES,
+        image_shape=TINY_SHAPE,
+        files=files,
+        md5_content=md5_content,
+        md5_gz=md5_gz,
+        mirrors=(),
+        licence="CC0",
+        source="tests",
+        counts=dict(TINY_COUNTS),
+        offline="make it in a test",
+    )
+    monkeypatch.setitem(catalog.CATALOG, card.name, card)
+    return card

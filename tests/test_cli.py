@@ -1,0 +1,185 @@
+"""The xrbench command end to end on tiny data: run, eval, listings, errors and exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.onnx_fixtures import mean_threshold_model
+from toolkit.cli import main
+from toolkit.results import read_csv
+from toolkit.schema import COLUMNS
+
+
+def xrbench(*args: str) -> subprocess.CompletedProcess:
+    """Run the CLI in a fresh process, as a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "toolkit.cli", *args], capture_output=True, text=True, timeout=600
+    )
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    pytest.importorskip("torch")
+    pytest.importorskip("sklearn")
+    out = tmp_path_factory.mktemp("runs")
+    done = xrbench(
+        "run",
+        "--dataset",
+        "digits",
+        "--models",
+        "lr,lenet5",
+        "--epochs",
+        "2",
+        "--batch-sizes",
+        "1,16,all",
+        "--budget",
+        "0.05",
+        "--out",
+        str(out),
+        "--name",
+        "tiny",
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out / "tiny", json.loads(done.stdout)
+
+
+@pytest.mark.slow
+def test_run_writes_a_complete_run_folder(digits_run):
+    folder, printed = digits_run
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["settings"]["dataset"] == "digits" and manifest["settings"]["seed"] == 0
+    assert manifest["hardware"]["cores"] >= 1 and "onnxruntime" in manifest["versions"]
+    assert {p.name for p in (folder / "models").iterdir()} >= {
+        "lr.onnx",
+        "lenet5.onnx",
+        "lenet5.safetensors",
+    }
+    rows = read_csv(folder / "results.csv")
+    assert rows and list(rows[0]) == list(COLUMNS)
+    runtimes = {(r["model"], r["runtime"]) for r in rows if r["metric"] == "accuracy"}
+    assert runtimes == {
+        ("lr", "ort-cpu"),
+        ("lr", "sklearn"),
+        ("lenet5", "ort-cpu"),
+        ("lenet5", "torch-cpu"),
+    }
+    n_test = str(manifest["data"]["n_test"])
+    assert {r["batch_size"] for r in rows if r["metric"] == "latency_p50_ms"} == {"1", "16", n_test}
+    parity = read_csv(folder / "parity.csv")
+    assert {p["model"] for p in parity} == {"lr", "lenet5"}
+    assert all(float(p["label_agreement"]) >= 0.99 for p in parity)
+    assert (folder / "confusion" / "lr__ort-cpu.csv").is_file()
+    assert printed["run_dir"] == str(folder) and len(printed["summary"]) == 4
+    assert not list(folder.rglob("*.tmp"))  # atomic writes leave no temporary files
+
+
+@pytest.mark.slow
+def test_eval_gives_the_runs_accuracy(digits_run):
+    folder, printed = digits_run
+    done = xrbench(
+        "eval",
+        str(folder / "models" / "lenet5.onnx"),
+        "--dataset",
+        "digits",
+        "--batch-sizes",
+        "1,8",
+        "--budget",
+        "0.05",
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr
+    evaluated = json.loads(done.stdout)["summary"][0]
+    from_run = next(
+        s for s in printed["summary"] if s["model"] == "lenet5" and s["runtime"] == "ort-cpu"
+    )
+    assert evaluated["accuracy"] == from_run["accuracy"]
+    assert evaluated["provider"] == "CPUExecutionProvider"
+
+
+def test_eval_of_a_foreign_file_with_sparse_metadata(tmp_path, capsys):
+    path = mean_threshold_model(tmp_path / "foreign.onnx", image_shape=(8, 8))
+    # digits has 10 classes; this file has 2: a clear error, not a crash
+    assert main(["eval", str(path), "--dataset", "digits", "--batch-sizes", "1"]) == 2
+    assert "foreign.onnx" in capsys.readouterr().err
+
+
+def test_eval_rejects_images_that_do_not_fit(tmp_path, capsys):
+    path = mean_threshold_model(tmp_path / "m28.onnx", image_shape=(28, 28))
+    assert main(["eval", str(path), "--dataset", "digits"]) == 2
+    err = capsys.readouterr().err
+    assert "m28.onnx" in err and "(8, 8)" in err
+
+
+def test_ort_cuda_here_fails_clearly(tmp_path, capsys):
+    from toolkit.harness import available_runtimes
+
+    if "ort-cuda" in available_runtimes():
+        pytest.skip("this machine has onnxruntime's CUDA provider")
+    path = mean_threshold_model(tmp_path / "m.onnx")
+    assert main(["eval", str(path), "--dataset", "digits", "--runtime", "ort-cuda"]) == 2
+    err = capsys.readouterr().err
+    assert "ort-cuda" in err and "CUDAExecutionProvider" in err and "onnxruntime-gpu" in err
+
+
+def test_run_with_unavailable_runtime_fails_before_training(tmp_path, capsys):
+    from toolkit.harness import available_runtimes
+
+    if "ort-cuda" in available_runtimes():
+        pytest.skip("this machine has onnxruntime's CUDA provider")
+    assert (
+        main(["run", "--dataset", "digits", "--runtimes", "ort-cuda", "--out", str(tmp_path)]) == 2
+    )
+    assert "ort-cuda" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # nothing trained, no run folder
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "--models", "cnn9"], "Unknown model 'cnn9'"),
+        (["run", "--models", "lenet"], "Did you mean 'lenet5'"),
+        (["run", "--runtimes", "ort-gpu"], "Unknown runtime 'ort-gpu'"),
+        (["run", "--batch-sizes", "1,0"], "positive integers"),
+        (["run", "--val-fraction", "1.5"], "\\[0, 1\\)"),
+        (["eval", "missing.onnx"], None),
+    ],
+)
+def test_bad_arguments_name_the_value(args, message, capsys):
+    with pytest.raises(SystemExit) if message else _no_raise():
+        code = main(args)
+        assert code == 2
+    err = capsys.readouterr().err
+    assert (message is None and "missing.onnx" in err) or (
+        message and __import__("re").search(message, err)
+    )
+
+
+class _no_raise:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_listings_work(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in ("lr", "dt", "rf", "svm", "lenet5"))
+    assert main(["runtimes"]) == 0
+    assert "ort-cpu" in capsys.readouterr().out
+    assert main(["datasets"]) == 0
+    out = capsys.readouterr().out
+    assert "digits" in out and "folder:PATH" in out
+
+
+def test_help_explains_the_commands():
+    done = xrbench("--help")
+    assert done.returncode == 0
+    for word in ("run", "eval", "datasets", "models", "XRBENCH_DATA"):
+        assert word in done.stdout

@@ -1,0 +1,391 @@
+"""The `xrbench` command: a thin layer over library calls a notebook can make too.
+
+Progress and notes go to stderr; tables (or, with --json, JSON) go to stdout, so other tools
+can read the output. Errors print one line naming the bad value and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from toolkit import __version__
+from toolkit.harness.evaluate import WHOLE_SET
+from toolkit.table import format_table
+
+EPILOG = """\
+examples:
+  xrbench run                                   # mnist, lr,dt,rf,svm,lenet5, every runtime here
+  xrbench run --dataset digits --models lr,lenet5 --epochs 3
+  xrbench eval runs/<run>/models/lenet5.onnx --dataset mnist --runtime ort-cpu
+  xrbench datasets                              # what is known, where it was found
+  xrbench models; xrbench runtimes
+
+Datasets are looked for in --data-dir, $XRBENCH_DATA, the repo's datasets/, ~/.cache/xrbench
+and /usr/share/datasets/<name>, and downloaded (checksum-verified) if absent.
+"""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer; got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer; got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive number; got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number; got {value}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1); got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1); got {value}")
+    return value
+
+
+def _batch_sizes(text: str) -> list[int | str]:
+    sizes: list[int | str] = []
+    for part in text.split(","):
+        part = part.strip()
+        if part == WHOLE_SET:
+            sizes.append(WHOLE_SET)
+            continue
+        try:
+            sizes.append(_positive_int(part))
+        except argparse.ArgumentTypeError:
+            raise argparse.ArgumentTypeError(
+                f"must be positive integers or '{WHOLE_SET}', comma-separated; "
+                f"got {part!r} in {text!r}"
+            ) from None
+    return sizes
+
+
+def _runtime_list(text: str) -> list[str]:
+    from toolkit.harness import get_runtime
+
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    for name in names:
+        try:
+            get_runtime(name)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+    return names
+
+
+def _model_list(text: str) -> list[str]:
+    from toolkit.models import parse_model_list
+
+    try:
+        return parse_model_list(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _add_data_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--dataset",
+        default="mnist",
+        help="mnist, fashion-mnist, kmnist, digits or folder:PATH (default: mnist)",
+    )
+    parser.add_argument(
+        "--data-dir", help="folder searched first for dataset files (also $XRBENCH_DATA)"
+    )
+    parser.add_argument(
+        "--image-size",
+        type=_positive_int,
+        help="side length images of a folder: dataset are resized to (default 32)",
+    )
+    parser.add_argument(
+        "--test-per-class",
+        type=_positive_int,
+        help="evaluate on a balanced subset of the test set, N images per class",
+    )
+    parser.add_argument(
+        "--no-download", action="store_true", help="fail instead of downloading missing files"
+    )
+
+
+def _add_timing_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--batch-sizes",
+        type=_batch_sizes,
+        default=[1, 32, 256, WHOLE_SET],
+        help="batch sizes to time, 'all' = whole test set (default: 1,32,256,all)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=_positive_int,
+        help="intra-op threads for every runtime (default: all usable cores)",
+    )
+    parser.add_argument(
+        "--budget",
+        type=_positive_float,
+        default=1.0,
+        help="seconds of timed calls per batch size, after warm-up (default: 1.0)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of every random step (default: 0)"
+    )
+    parser.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="xrbench",
+        description="Train MNIST-family classifiers, export them to ONNX and measure every file "
+        "with one onnxruntime harness, next to the native scikit-learn/PyTorch models.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"xrbench {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser(
+        "run",
+        help="train, export and evaluate models into a new run folder",
+        description="Train each model, export it to ONNX (checked for parity with the "
+        "native model), evaluate every file on each runtime and write runs/<time>-<host>/.",
+    )
+    _add_data_options(run)
+    run.add_argument(
+        "--models",
+        type=_model_list,
+        default=None,
+        help="comma-separated model names or 'all' "
+        "(default: lr,dt,rf,svm,lenet5; see `xrbench models`)",
+    )
+    run.add_argument(
+        "--runtimes",
+        type=_runtime_list,
+        default=None,
+        help="comma-separated runtimes (default: every one available here, plus native baselines)",
+    )
+    run.add_argument(
+        "--train-per-class",
+        type=_positive_int,
+        help="train on a balanced subset, N images per class (default: all)",
+    )
+    run.add_argument(
+        "--val-fraction",
+        type=_fraction,
+        default=0.1,
+        help="share of the training set held out for validation (default: 0.1)",
+    )
+    run.add_argument(
+        "--epochs", type=_positive_int, help="epochs for the PyTorch models (default: per model)"
+    )
+    run.add_argument("--out", default="runs", help="folder that holds run folders (default: runs)")
+    run.add_argument("--name", help="name of the run folder (default: <UTC time>-<host>)")
+    _add_timing_options(run)
+
+    ev = sub.add_parser(
+        "eval",
+        help="evaluate one ONNX file (any that follows the contract)",
+        description="Evaluate a contract-following ONNX file on a dataset's test set: "
+        "accuracy with 95%% CI, macro precision/recall/F1, latency. Needs only numpy and "
+        "onnxruntime.",
+    )
+    ev.add_argument("model", type=Path, help="the .onnx file")
+    _add_data_options(ev)
+    ev.add_argument(
+        "--runtime",
+        type=_runtime_list,
+        default=["ort-cpu"],
+        help="comma-separated ONNX runtimes (default: ort-cpu)",
+    )
+    _add_timing_options(ev)
+
+    sub.add_parser("models", help="list the model zoo")
+    sub.add_parser("runtimes", help="list runtimes and whether each can run here")
+    ds = sub.add_parser(
+        "datasets", help="list datasets, where they were found, how to get missing ones"
+    )
+    ds.add_argument("--data-dir", help="folder searched first for dataset files")
+    return parser
+
+
+def _print_json(obj) -> None:
+    from toolkit.results import _json_default
+
+    print(json.dumps(obj, indent=2, default=_json_default))
+
+
+def cmd_run(args) -> int:
+    from toolkit.pipeline import DEFAULT_MODELS, RunConfig, run
+
+    config = RunConfig(
+        dataset=args.dataset,
+        models=args.models or list(DEFAULT_MODELS),
+        runtimes=args.runtimes,
+        batch_sizes=args.batch_sizes,
+        threads=args.threads,
+        seed=args.seed,
+        train_per_class=args.train_per_class,
+        test_per_class=args.test_per_class,
+        val_fraction=args.val_fraction,
+        epochs=args.epochs,
+        image_size=args.image_size,
+        data_dir=args.data_dir,
+        out=args.out,
+        run_name=args.name,
+        budget_s=args.budget,
+        download=not args.no_download,
+        progress=sys.stderr.isatty() or not args.json,
+    )
+    result = run(config)
+    if args.json:
+        _print_json(
+            {
+                "run_dir": str(result.path),
+                "wall_time_s": result.wall_time_s,
+                "summary": result.summary,
+                "parity": result.parity,
+                "failures": [{k: f[k] for k in ("model", "error")} for f in result.failures],
+                "results": result.rows,
+            }
+        )
+    else:
+        columns = list(result.summary[0]) if result.summary else []
+        if result.summary:
+            print(format_table(result.summary, columns))
+        print(f"\nrun folder: {result.path}   wall time: {result.wall_time_s:.0f} s")
+        for failure in result.failures:
+            print(f"FAILED {failure['model']}: {failure['error']}")
+    return 1 if result.failures else 0
+
+
+def cmd_eval(args) -> int:
+    from toolkit.evaluate_file import evaluate_file
+
+    result = evaluate_file(
+        args.model,
+        dataset=args.dataset,
+        runtimes=args.runtime,
+        batch_sizes=args.batch_sizes,
+        threads=args.threads,
+        data_dir=args.data_dir,
+        test_per_class=args.test_per_class,
+        image_size=args.image_size,
+        seed=args.seed,
+        budget_s=args.budget,
+        download=not args.no_download,
+    )
+    if args.json:
+        _print_json(
+            {
+                "model": str(result.path),
+                "dataset": result.dataset,
+                "summary": result.summary,
+                "results": result.rows,
+            }
+        )
+    else:
+        print(format_table(result.summary, list(result.summary[0])))
+    return 0
+
+
+def cmd_models(_args) -> int:
+    from toolkit.models import get_model, list_models
+
+    rows = [
+        {
+            "name": n,
+            "framework": get_model(n).framework,
+            "scores": get_model(n).score_kind,
+            "description": get_model(n).summary,
+        }
+        for n in list_models()
+    ]
+    print(format_table(rows, ["name", "framework", "scores", "description"]))
+    return 0
+
+
+def cmd_runtimes(_args) -> int:
+    from toolkit.harness import get_runtime, list_runtimes
+
+    rows = []
+    for name in list_runtimes():
+        spec = get_runtime(name)
+        missing = spec.missing()
+        rows.append(
+            {
+                "runtime": name,
+                "runs": spec.kind,
+                "device": spec.device,
+                "available": "yes" if missing is None else "no",
+                "notes": missing or spec.summary,
+            }
+        )
+    print(format_table(rows, ["runtime", "runs", "device", "available", "notes"]))
+    return 0
+
+
+def cmd_datasets(args) -> int:
+    from toolkit.data import dataset_status
+
+    rows = [
+        {
+            "name": s["name"],
+            "found": "yes" if s["found"] else "no",
+            "where / how to get": s["where"] if s["found"] else s["how_to_get"],
+        }
+        for s in dataset_status(args.data_dir)
+    ]
+    print(format_table(rows, ["name", "found", "where / how to get"]))
+    return 0
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "eval": cmd_eval,
+    "models": cmd_models,
+    "runtimes": cmd_runtimes,
+    "datasets": cmd_datasets,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `xrbench` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    from toolkit.data import DataFileError
+    from toolkit.harness import ContractError, RuntimeUnavailable
+
+    try:
+        return COMMANDS[args.command](args)
+    except (
+        ValueError,
+        FileNotFoundError,
+        FileExistsError,
+        RuntimeUnavailable,
+        ContractError,
+        DataFileError,
+    ) as e:
+        print(f"xrbench {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

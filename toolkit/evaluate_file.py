@@ -1,0 +1,112 @@
+"""`xrbench eval`: measure any contract-following ONNX file on a dataset, harness only.
+
+Needs numpy, onnxruntime and the dataset reader, never torch or scikit-learn, so it runs in
+the slim environments of the CUDA and OpenVINO builds and proves a file stands alone.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from toolkit.data import balanced_subset, load_dataset
+from toolkit.harness import check_images_fit, open_onnx
+from toolkit.harness.contract import ContractError
+from toolkit.harness.evaluate import WHOLE_SET, evaluate_predictor
+
+
+@dataclass
+class FileEvaluation:
+    """Rows and a summary per runtime for one file."""
+
+    path: Path
+    dataset: str
+    rows: list[dict] = field(default_factory=list)
+    summary: list[dict] = field(default_factory=list)
+    confusion: dict = field(default_factory=dict)
+
+
+def summary_row(
+    model: str, runtime: str, provider: str, evaluation, extra: dict | None = None
+) -> dict:
+    """The one-line view of an evaluation that the CLI prints."""
+    quality = evaluation.quality
+    by_batch = {r.batch_size: r.stats() for r in evaluation.latency}
+    smallest, largest = min(by_batch), max(by_batch)
+    return {
+        "model": model,
+        "runtime": runtime,
+        "provider": provider,
+        "accuracy": quality["accuracy"],
+        "ci95": f"{quality['accuracy_ci_low']:.4f}-{quality['accuracy_ci_high']:.4f}",
+        "f1_macro": quality["f1_macro"],
+        f"p50_ms@{smallest}": by_batch[smallest]["latency_p50_ms"],
+        f"ips@{largest}": by_batch[largest]["throughput_ips"],
+        **(extra or {}),
+    }
+
+
+def evaluate_file(
+    path: str | Path,
+    *,
+    dataset: str,
+    runtimes: Sequence[str] = ("ort-cpu",),
+    batch_sizes: Sequence[int | str] = (1, 32, 256, WHOLE_SET),
+    threads: int | None = None,
+    data_dir: str | Path | None = None,
+    test_per_class: int | None = None,
+    image_size: int | None = None,
+    seed: int = 0,
+    budget_s: float = 1.0,
+    download: bool = True,
+) -> FileEvaluation:
+    """Evaluate one ONNX file on the test set of ``dataset`` on each runtime.
+
+    Raises:
+        FileNotFoundError: the file or the dataset is missing.
+        ContractError: the file does not follow the contract or does not fit the images.
+        RuntimeUnavailable: a runtime cannot run here.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"ONNX file not found: {path}")
+    data = load_dataset(dataset, data_dir=data_dir, image_size=image_size, download=download)
+    x_test, y_test = data.x_test, data.y_test
+    if test_per_class:
+        x_test, y_test = balanced_subset(x_test, y_test, test_per_class, seed)
+    result = FileEvaluation(path=path, dataset=dataset)
+    model_name = path.stem
+    for runtime in runtimes:
+        runner = open_onnx(path, runtime, threads)
+        info = runner.info
+        check_images_fit(info, data.image_shape, dataset)
+        if info.num_classes is not None and info.num_classes != data.num_classes:
+            raise ContractError(
+                f"{path.name}: output 'scores' has {info.num_classes} classes, but dataset "
+                f"'{dataset}' has {data.num_classes}."
+            )
+        trained_on = info.metadata.get("dataset")
+        if trained_on and trained_on != dataset:
+            print(
+                f"note: {path.name} was trained on '{trained_on}', evaluated on '{dataset}'.",
+                file=sys.stderr,
+            )
+        model_name = info.metadata.get("model_name", model_name)
+        size_mb = path.stat().st_size / 2**20
+        evaluation = evaluate_predictor(
+            runner,
+            model=model_name,
+            dataset=dataset,
+            x_test=x_test,
+            y_test=y_test,
+            num_classes=data.num_classes,
+            batch_sizes=batch_sizes,
+            budget_s=budget_s,
+            extra_rows={"model_size_mb": size_mb},
+        )
+        result.rows += evaluation.rows
+        result.confusion[runtime] = evaluation.confusion
+        result.summary.append(summary_row(model_name, runtime, runner.provider, evaluation))
+    return result

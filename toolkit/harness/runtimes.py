@@ -1,0 +1,321 @@
+"""The runtimes one harness measures: onnxruntime's providers and the native baselines.
+
+Each runtime is one registered function that says why it is unavailable here (or returns
+None when it is available). Asking for an unavailable runtime is an error, never a silent
+fallback: onnxruntime quietly drops to the CPU when a GPU provider fails to load, so
+:func:`open_onnx` checks ``session.get_providers()`` and reports, from onnxruntime's
+profiler, which share of the graph's nodes and time ran on which provider.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from toolkit.harness.contract import INPUT_NAME, ModelInfo, check_contract
+
+CPU_PROVIDER = "CPUExecutionProvider"
+
+
+class RuntimeUnavailable(RuntimeError):
+    """The runtime asked for cannot run here; the message says what is missing."""
+
+
+class ProviderFallback(RuntimeUnavailable):
+    """onnxruntime accepted the session but put it on another provider than asked."""
+
+
+@dataclass(frozen=True)
+class RuntimeSpec:
+    """One runtime: what it runs (ONNX or the native model), on which provider and device."""
+
+    name: str
+    kind: str  # "onnx" or "native"
+    provider: str  # onnxruntime provider name, or the native framework ("sklearn", "torch")
+    device: str  # "cpu" or "cuda"
+    missing: Callable[[], str | None]  # None when available, else what is missing and how to get it
+    summary: str
+
+
+_RUNTIMES: dict[str, RuntimeSpec] = {}
+
+
+def register_runtime(name: str, *, kind: str, provider: str, device: str):
+    """Register a function that returns None when the runtime is available, else why not."""
+
+    def decorate(missing: Callable[[], str | None]) -> Callable[[], str | None]:
+        if name in _RUNTIMES:
+            raise ValueError(f"Runtime '{name}' is already registered.")
+        summary = (missing.__doc__ or "").strip().splitlines()[0]
+        _RUNTIMES[name] = RuntimeSpec(name, kind, provider, device, missing, summary)
+        return missing
+
+    return decorate
+
+
+def _ort_providers() -> list[str]:
+    import onnxruntime as ort
+
+    return ort.get_available_providers()
+
+
+def _missing_provider(provider: str, how: str) -> str | None:
+    import onnxruntime as ort
+
+    available = _ort_providers()
+    if provider in available:
+        return None
+    return (
+        f"the installed onnxruntime {ort.__version__} has no {provider} (it offers "
+        f"{', '.join(available)}); {how}"
+    )
+
+
+@register_runtime("ort-cpu", kind="onnx", provider=CPU_PROVIDER, device="cpu")
+def _ort_cpu() -> str | None:
+    """onnxruntime, CPU execution provider."""
+    return _missing_provider(CPU_PROVIDER, "reinstall onnxruntime.")
+
+
+@register_runtime("ort-cuda", kind="onnx", provider="CUDAExecutionProvider", device="cuda")
+def _ort_cuda() -> str | None:
+    """onnxruntime, CUDA execution provider (NVIDIA GPU)."""
+    return _missing_provider(
+        "CUDAExecutionProvider",
+        "it needs an NVIDIA GPU and the onnxruntime-gpu build, which cannot share an "
+        "environment with onnxruntime: use `tox -e bench-cuda` or `pip install onnxruntime-gpu` "
+        "in a separate virtual environment.",
+    )
+
+
+@register_runtime("ort-tensorrt", kind="onnx", provider="TensorrtExecutionProvider", device="cuda")
+def _ort_tensorrt() -> str | None:
+    """onnxruntime, TensorRT execution provider (NVIDIA GPU)."""
+    return _missing_provider(
+        "TensorrtExecutionProvider",
+        "it needs an NVIDIA GPU, TensorRT and the onnxruntime-gpu build in a separate "
+        "virtual environment.",
+    )
+
+
+@register_runtime("ort-openvino", kind="onnx", provider="OpenVINOExecutionProvider", device="cpu")
+def _ort_openvino() -> str | None:
+    """onnxruntime, OpenVINO execution provider (Intel CPU/GPU)."""
+    return _missing_provider(
+        "OpenVINOExecutionProvider",
+        "install onnxruntime-openvino in a separate virtual environment (it replaces "
+        "onnxruntime): `tox -e bench-openvino`.",
+    )
+
+
+def _missing_module(module: str, extra: str) -> str | None:
+    if importlib.util.find_spec(module) is None:
+        return (
+            f"{module} is not installed; install the training stack: "
+            f"pip install 'xrbench[{extra}]'."
+        )
+    return None
+
+
+@register_runtime("sklearn", kind="native", provider="sklearn", device="cpu")
+def _sklearn() -> str | None:
+    """scikit-learn itself, on the in-memory model (the native baseline)."""
+    return _missing_module("sklearn", "train")
+
+
+@register_runtime("torch-cpu", kind="native", provider="torch", device="cpu")
+def _torch_cpu() -> str | None:
+    """PyTorch eager mode on the CPU (the native baseline)."""
+    return _missing_module("torch", "train")
+
+
+@register_runtime("torch-cuda", kind="native", provider="torch", device="cuda")
+def _torch_cuda() -> str | None:
+    """PyTorch eager mode on a CUDA GPU (the native baseline)."""
+    missing = _missing_module("torch", "train")
+    if missing:
+        return missing
+    import torch
+
+    if not torch.cuda.is_available():
+        return (
+            f"torch {torch.__version__} sees no CUDA GPU (torch.cuda.is_available() is False); "
+            "run on a machine with an NVIDIA GPU and a CUDA build of torch."
+        )
+    return None
+
+
+def list_runtimes(kind: str | None = None) -> list[str]:
+    """Every registered runtime name, optionally only of one kind ('onnx' or 'native')."""
+    return [n for n, s in _RUNTIMES.items() if kind is None or s.kind == kind]
+
+
+def get_runtime(name: str) -> RuntimeSpec:
+    """The spec of a runtime; an unknown name gets the closest known names."""
+    try:
+        return _RUNTIMES[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, _RUNTIMES, n=3)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise ValueError(
+            f"Unknown runtime '{name}'.{hint} Known runtimes: {', '.join(_RUNTIMES)}."
+        ) from None
+
+
+def require_runtime(name: str) -> RuntimeSpec:
+    """The spec of an available runtime, or RuntimeUnavailable saying what is missing."""
+    spec = get_runtime(name)
+    missing = spec.missing()
+    if missing:
+        raise RuntimeUnavailable(f"Runtime '{name}' is not available here: {missing}")
+    return spec
+
+
+def available_runtimes(kind: str | None = None) -> list[str]:
+    """The runtimes that can run on this machine now."""
+    return [n for n in list_runtimes(kind) if get_runtime(n).missing() is None]
+
+
+@dataclass
+class Placement:
+    """Share of the graph's nodes and of its kernel time per execution provider."""
+
+    nodes: dict[str, float] = field(default_factory=dict)
+    time: dict[str, float] = field(default_factory=dict)
+
+    def share_on(self, provider: str) -> tuple[float, float]:
+        """(node share, time share) that ran on ``provider``."""
+        return self.nodes.get(provider, 0.0), self.time.get(provider, 0.0)
+
+
+def placement_from_profile(events: list[dict]) -> Placement:
+    """Read node placement from onnxruntime profiler events (cat 'Node', *_kernel_time)."""
+    node_provider: dict[str, str] = {}
+    time_per_provider: dict[str, float] = {}
+    for event in events:
+        if event.get("cat") != "Node" or not event.get("name", "").endswith("_kernel_time"):
+            continue
+        provider = event.get("args", {}).get("provider")
+        if not provider:
+            continue
+        node_provider[event["name"]] = provider
+        time_per_provider[provider] = time_per_provider.get(provider, 0.0) + float(event["dur"])
+    counts: dict[str, int] = {}
+    for provider in node_provider.values():
+        counts[provider] = counts.get(provider, 0) + 1
+    n_nodes = sum(counts.values())
+    total_time = sum(time_per_provider.values())
+    return Placement(
+        nodes={p: c / n_nodes for p, c in counts.items()} if n_nodes else {},
+        time={p: t / total_time for p, t in time_per_provider.items()} if total_time else {},
+    )
+
+
+@dataclass
+class OnnxRunner:
+    """An onnxruntime session on one provider, ready to time; ``provider`` is what really ran."""
+
+    runtime: str
+    provider: str
+    session: object
+    info: ModelInfo
+    threads: int
+    load_time_s: float
+    placement: Placement
+
+    def predict(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(label, scores) for a batch of uint8 images."""
+        label, scores = self.session.run(["label", "scores"], {INPUT_NAME: images})
+        return label, scores
+
+
+def default_threads() -> int:
+    """All the cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _session_options(threads: int, profile_dir: str):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.enable_profiling = True
+    options.profile_file_prefix = os.path.join(profile_dir, "ort_profile")
+    options.log_severity_level = 3
+    return options
+
+
+def open_onnx(path: str | Path, runtime: str = "ort-cpu", threads: int | None = None) -> OnnxRunner:
+    """Load an ONNX file on one runtime, check the contract and where its nodes run.
+
+    Args:
+        path: a contract-following ONNX file.
+        runtime: an 'onnx' kind runtime name, e.g. 'ort-cpu'.
+        threads: intra-op threads (default: all usable cores); recorded with the results.
+
+    Returns:
+        A runner whose ``predict`` is timed by the harness.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        RuntimeUnavailable: the runtime's provider is missing here.
+        ProviderFallback: onnxruntime put the session on another provider.
+        ContractError: the file does not follow the model contract.
+    """
+    import onnxruntime as ort
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"ONNX file not found: {path}")
+    spec = require_runtime(runtime)
+    if spec.kind != "onnx":
+        raise ValueError(
+            f"Runtime '{runtime}' runs native models, not ONNX files; choose one of "
+            f"{', '.join(list_runtimes('onnx'))}."
+        )
+    threads = threads or default_threads()
+    providers = [spec.provider] + ([CPU_PROVIDER] if spec.provider != CPU_PROVIDER else [])
+    with tempfile.TemporaryDirectory(prefix="xrbench-profile-") as profile_dir:
+        start = time.perf_counter()
+        try:
+            session = ort.InferenceSession(
+                str(path), _session_options(threads, profile_dir), providers=providers
+            )
+        except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph types
+            raise ValueError(f"{path.name}: onnxruntime cannot load this file: {e}") from e
+        load_time = time.perf_counter() - start
+        actual = session.get_providers()[0]
+        if actual != spec.provider:
+            raise ProviderFallback(
+                f"Runtime '{runtime}' asked for {spec.provider} but onnxruntime placed "
+                f"{path.name} on {actual}; refusing to label {actual} numbers as '{runtime}'."
+            )
+        info = check_contract(session, path)
+        placement = _profile_placement(session, info)
+    return OnnxRunner(runtime, actual, session, info, threads, load_time, placement)
+
+
+def _profile_placement(session, info: ModelInfo) -> Placement:
+    """Run one small batch under the profiler, then stop profiling so timings stay clean."""
+    shape = [2] + [d if d is not None else 28 for d in info.image_shape]
+    try:
+        session.run(None, {INPUT_NAME: np.zeros(shape, dtype=np.uint8)})
+    finally:
+        profile_path = session.end_profiling()
+    with open(profile_path) as f:
+        events = json.load(f)
+    return placement_from_profile(events)

@@ -1,0 +1,142 @@
+"""One run is one folder: manifest, models, tidy tables. Every write is atomic.
+
+Files are written to a temporary name in the same folder and moved into place, so an
+interrupted run never leaves a half-written file under its final name.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import socket
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from toolkit.schema import COLUMNS, PARITY_COLUMNS
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` via a temporary file and os.replace."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Atomic write of UTF-8 text."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | Path, obj) -> Path:
+    """Atomic write of indented JSON (numpy scalars become plain numbers)."""
+    return atomic_write_text(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"Cannot write {type(value).__name__} as JSON")
+
+
+def csv_text(rows: Iterable[dict], columns: Sequence[str]) -> str:
+    """Rows as CSV text with a fixed column order (missing values empty)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(
+        buffer, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n"
+    )
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _csv_value(row.get(k, "")) for k in columns})
+    return buffer.getvalue()
+
+
+def _csv_value(value):
+    if isinstance(value, float | np.floating):
+        return repr(float(value))
+    return value
+
+
+def read_csv(path: str | Path) -> list[dict]:
+    """Rows of a CSV file as dicts of strings."""
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def new_run_name(host: str | None = None) -> str:
+    """'<UTC time>-<host>', sortable by time."""
+    host = (host or socket.gethostname()).split(".")[0] or "host"
+    return f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{host}"
+
+
+class RunFolder:
+    """The folder of one run and the files in it."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    @classmethod
+    def create(cls, root: str | Path = "runs", name: str | None = None) -> RunFolder:
+        """A new, empty run folder under ``root``."""
+        path = Path(root) / (name or new_run_name())
+        if path.exists() and any(path.iterdir()):
+            raise FileExistsError(f"Run folder {path} already exists and is not empty.")
+        (path / "models").mkdir(parents=True, exist_ok=True)
+        return cls(path)
+
+    @property
+    def models_dir(self) -> Path:
+        """Where the ONNX files and weights go."""
+        return self.path / "models"
+
+    def model_path(self, model: str, suffix: str = ".onnx") -> Path:
+        """The file of one model."""
+        return self.models_dir / f"{model}{suffix}"
+
+    def write_manifest(self, manifest: dict) -> Path:
+        """manifest.json: command, seed, commit, versions, hardware."""
+        return atomic_write_json(self.path / "manifest.json", manifest)
+
+    def write_results(self, rows: Sequence[dict]) -> Path:
+        """results.csv: one tidy row per model x runtime x batch size x metric."""
+        return atomic_write_text(self.path / "results.csv", csv_text(rows, COLUMNS))
+
+    def write_parity(self, rows: Sequence[dict]) -> Path:
+        """parity.csv: each exported file against its native model."""
+        return atomic_write_text(self.path / "parity.csv", csv_text(rows, PARITY_COLUMNS))
+
+    def write_confusion(
+        self, model: str, runtime: str, cm: np.ndarray, class_names: Sequence[str]
+    ) -> Path:
+        """confusion/<model>__<runtime>.csv, rows true class, columns predicted class."""
+        lines = [",".join(["true\\pred", *class_names])]
+        lines += [
+            ",".join([name, *map(str, row)])
+            for name, row in zip(class_names, cm.tolist(), strict=True)
+        ]
+        return atomic_write_text(
+            self.path / "confusion" / f"{model}__{runtime}.csv", "\n".join(lines) + "\n"
+        )
+
+    def write_json(self, name: str, obj) -> Path:
+        """Any other JSON table (training history, raw timings)."""
+        return atomic_write_json(self.path / name, obj)
