@@ -74,6 +74,11 @@ def test_run_writes_a_complete_run_folder(digits_run):
     assert {p["model"] for p in parity} == {"lr", "lenet5"}
     assert all(float(p["label_agreement"]) >= 0.99 for p in parity)
     assert (folder / "confusion" / "lr__ort-cpu.csv").is_file()
+    placement = read_csv(folder / "placement.csv")
+    assert {(p["model"], p["runtime"], p["provider"]) for p in placement} >= {
+        ("lr", "ort-cpu", "CPUExecutionProvider")
+    }
+    assert all(0 <= float(p["node_share"]) <= 1 for p in placement)
     assert printed["run_dir"] == str(folder) and len(printed["summary"]) == 4
     assert not list(folder.rglob("*.tmp"))  # atomic writes leave no temporary files
 

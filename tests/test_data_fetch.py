@@ -20,7 +20,7 @@ from toolkit.data import (
     search_roots,
 )
 
-pytestmark = pytest.mark.usefixtures("isolated_data_env")
+pytestmark = [pytest.mark.usefixtures("isolated_data_env"), pytest.mark.standalone]
 
 
 # -- search roots ------------------------------------------------------------------------------

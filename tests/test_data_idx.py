@@ -10,6 +10,8 @@ import pytest
 
 from toolkit.data import DataFileError, md5_of_content, md5_of_file, read_idx
 
+pytestmark = pytest.mark.standalone  # numpy + onnxruntime only
+
 
 @pytest.mark.parametrize("suffix", [".gz", ""])
 @pytest.mark.parametrize("dtype", ["u1", "i1", ">i2", ">i4", ">f4", ">f8", "<i4", "<f8"])

@@ -96,3 +96,31 @@ def test_parity_counts_ties_apart():
     assert parity["label_agreement"] == 0.5
     assert parity["max_abs_score_diff"] == pytest.approx(0.3)
     assert native_ties(native[1], 1e-5).tolist() == [False, False, True, False]
+
+
+@pytest.mark.parametrize("name", ["lr", "lenet5"])
+def test_colour_images_export_as_nhwc(name, tmp_path):
+    rng = np.random.default_rng(0)
+    labels = np.arange(90) % 3  # class = the dominant colour channel
+    images = rng.integers(0, 80, (90, 12, 12, 3)).astype(np.uint8)
+    images[np.arange(90), :, :, labels] += 150
+    trained = train_model(
+        name,
+        dataset="folder:colours",
+        class_names=("red", "green", "blue"),
+        x_train=images,
+        y_train=labels,
+        x_val=images[:30],
+        y_val=labels[:30],
+        seed=0,
+        train_options={"epochs": 3},
+        progress=False,
+    )
+    path = tmp_path / f"{name}.onnx"
+    onnx.save(export_model(trained), path)
+    runner = open_onnx(path, "ort-cpu", threads=1)
+    assert runner.info.layout == "NHWC" and runner.info.image_shape == (12, 12, 3)
+    parity = compare_predictions(
+        predict_all(trained.predict, images), predict_all(runner.predict, images), labels
+    )
+    assert parity["disagreements"] == 0 and parity["max_abs_score_diff"] <= 1e-4

@@ -23,6 +23,8 @@ from toolkit.harness.evaluate import evaluate_predictor
 from toolkit.harness.runtimes import placement_from_profile
 from toolkit.schema import COLUMNS
 
+pytestmark = pytest.mark.standalone  # numpy + onnxruntime only
+
 
 @pytest.fixture
 def good_model(tmp_path):

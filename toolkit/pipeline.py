@@ -23,7 +23,7 @@ from toolkit.harness import (
     open_onnx,
     require_runtime,
 )
-from toolkit.harness.evaluate import WHOLE_SET, evaluate_predictor
+from toolkit.harness.evaluate import WHOLE_SET, evaluate_predictor, placement_rows
 from toolkit.manifest import build_manifest
 from toolkit.models import get_model
 from toolkit.results import RunFolder, atomic_write_bytes
@@ -62,6 +62,7 @@ class RunResult:
     rows: list[dict] = field(default_factory=list)
     parity: list[dict] = field(default_factory=list)
     summary: list[dict] = field(default_factory=list)
+    placement: list[dict] = field(default_factory=list)
     failures: list[dict] = field(default_factory=list)
     wall_time_s: float = 0.0
 
@@ -158,6 +159,7 @@ def run(config: RunConfig) -> RunResult:
             )
         folder.write_results(result.rows)
         folder.write_parity(result.parity)
+        folder.write_placement(result.placement)
         folder.write_json("history.json", histories)
         folder.write_json("timings.json", timings)
         folder.write_json("summary.json", {"summary": result.summary, "failures": result.failures})
@@ -265,6 +267,7 @@ def _run_model(name, config, data, splits, runtimes, folder, result, histories, 
             extra_rows=extra,
         )
         result.rows += evaluation.rows
+        result.placement += placement_rows(name, runtime, runner.placement)
         folder.write_confusion(name, runtime, evaluation.confusion, data.class_names)
         timings[name][runtime] = {str(r.batch_size): r.seconds for r in evaluation.latency}
         summary_extra = {

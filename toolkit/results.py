@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.schema import COLUMNS, PARITY_COLUMNS
+from toolkit.schema import COLUMNS, PARITY_COLUMNS, PLACEMENT_COLUMNS
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
@@ -123,6 +123,10 @@ class RunFolder:
     def write_parity(self, rows: Sequence[dict]) -> Path:
         """parity.csv: each exported file against its native model."""
         return atomic_write_text(self.path / "parity.csv", csv_text(rows, PARITY_COLUMNS))
+
+    def write_placement(self, rows: Sequence[dict]) -> Path:
+        """placement.csv: share of nodes and kernel time per execution provider."""
+        return atomic_write_text(self.path / "placement.csv", csv_text(rows, PLACEMENT_COLUMNS))
 
     def write_confusion(
         self, model: str, runtime: str, cm: np.ndarray, class_names: Sequence[str]

@@ -45,3 +45,7 @@ PARITY_COLUMNS = (
 def per_class_metric(metric: str, class_index: int) -> str:
     """Name of a per-class metric row, e.g. ``recall_class_7``."""
     return f"{metric}_class_{class_index}"
+
+
+#: Columns of placement.csv: which provider ran which share of each graph (from the profiler).
+PLACEMENT_COLUMNS = ("model", "runtime", "provider", "node_share", "time_share")

@@ -145,3 +145,20 @@ def evaluate_predictor(
             for name, value in result.stats().items()
         ]
     return evaluation
+
+
+def placement_rows(model: str, runtime: str, placement: Placement | None) -> list[dict]:
+    """One row per provider that ran part of the graph: its share of nodes and of time."""
+    if placement is None:
+        return []
+    providers = sorted(set(placement.nodes) | set(placement.time))
+    return [
+        {
+            "model": model,
+            "runtime": runtime,
+            "provider": p,
+            "node_share": placement.nodes.get(p, 0.0),
+            "time_share": placement.time.get(p, 0.0),
+        }
+        for p in providers
+    ]

@@ -281,12 +281,12 @@ def open_onnx(path: str | Path, runtime: str = "ort-cpu", threads: int | None = 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"ONNX file not found: {path}")
-    spec = require_runtime(runtime)
-    if spec.kind != "onnx":
+    if get_runtime(runtime).kind != "onnx":
         raise ValueError(
             f"Runtime '{runtime}' runs native models, not ONNX files; choose one of "
             f"{', '.join(list_runtimes('onnx'))}."
         )
+    spec = require_runtime(runtime)
     threads = threads or default_threads()
     providers = [spec.provider] + ([CPU_PROVIDER] if spec.provider != CPU_PROVIDER else [])
     with tempfile.TemporaryDirectory(prefix="xrbench-profile-") as profile_dir:

@@ -1,0 +1,96 @@
+"""The harness on its own: evaluate an ONNX file with numpy and onnxruntime only.
+
+Runs in tox's `standalone` env, which has neither torch nor scikit-learn; in the full env the
+import guard is skipped and the rest still runs.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+
+from tests.onnx_fixtures import bright_dark_images, mean_threshold_model
+from toolkit.cli import main
+from toolkit.data import catalog
+
+pytestmark = pytest.mark.standalone
+
+
+def test_environment_has_no_training_stack():
+    if importlib.util.find_spec("torch") or importlib.util.find_spec("sklearn"):
+        pytest.skip("full environment: this check is for tox -e standalone")
+    import toolkit.cli  # noqa: F401
+    import toolkit.evaluate_file  # noqa: F401
+    import toolkit.harness  # noqa: F401
+
+
+@pytest.fixture
+def bright_dark_card(isolated_data_env, monkeypatch, write_idx):
+    """A 2-class 8x8 IDX dataset in a fake data root, registered in the catalog."""
+    import gzip
+    import hashlib
+
+    root = isolated_data_env / "data"
+    files = {
+        "train_images": "train-images-idx3-ubyte.gz",
+        "train_labels": "train-labels-idx1-ubyte.gz",
+        "test_images": "t10k-images-idx3-ubyte.gz",
+        "test_labels": "t10k-labels-idx1-ubyte.gz",
+    }
+    x_train, y_train = bright_dark_images(20, seed=1)
+    x_test, y_test = bright_dark_images(30, seed=2)
+    y_test[:3] = 1 - y_test[:3]  # three test labels the model gets wrong
+    arrays = {
+        "train_images": x_train,
+        "train_labels": y_train.astype(np.uint8),
+        "test_images": x_test,
+        "test_labels": y_test.astype(np.uint8),
+    }
+    md5_content = {}
+    for role, name in files.items():
+        path = write_idx(root / "brightdark" / name, arrays[role])
+        md5_content[name] = (hashlib.md5(gzip.decompress(path.read_bytes())).hexdigest(),)
+    card = catalog.DatasetCard(
+        name="brightdark",
+        title="bright or dark",
+        classes=("dark", "bright"),
+        image_shape=(8, 8),
+        files=files,
+        md5_content=md5_content,
+        md5_gz={},
+        mirrors=(),
+        licence="CC0",
+        source="tests",
+        counts={"train": 20, "test": 30},
+    )
+    monkeypatch.setitem(catalog.CATALOG, card.name, card)
+    monkeypatch.setenv("XRBENCH_DATA", str(root))
+    return card
+
+
+def test_eval_cli_on_idx_data_with_harness_only(tmp_path, bright_dark_card, capsys):
+    model = mean_threshold_model(
+        tmp_path / "bd.onnx", metadata={"class_names": '["dark", "bright"]'}
+    )
+    code = main(
+        [
+            "eval",
+            str(model),
+            "--dataset",
+            "brightdark",
+            "--batch-sizes",
+            "1,all",
+            "--budget",
+            "0.01",
+            "--json",
+            "--no-download",
+        ]
+    )
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["summary"][0]["accuracy"] == pytest.approx(27 / 30)
+    metrics = {r["metric"] for r in printed["results"]}
+    assert {"accuracy", "f1_macro", "latency_p99_ms", "throughput_ips", "model_size_mb"} <= metrics
