@@ -367,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
-    from toolkit.data import DataFileError
+    from toolkit.data import DataFileError, DownloadError
     from toolkit.harness import ContractError, RuntimeUnavailable
 
     try:
@@ -379,6 +379,9 @@ def main(argv: list[str] | None = None) -> int:
         RuntimeUnavailable,
         ContractError,
         DataFileError,
+        DownloadError,
+        ImportError,
+        PermissionError,
     ) as e:
         print(f"xrbench {args.command}: error: {e}", file=sys.stderr)
         return 2

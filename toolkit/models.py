@@ -89,11 +89,11 @@ def create_model(name: str, *, image_shape: tuple[int, ...], num_classes: int, s
 
 
 @register_model("sklearn")
-def lr(*, image_shape, num_classes, seed, C: float = 1.0, max_iter: int = 200):
+def lr(*, image_shape, num_classes, seed, C: float = 1.0, max_iter: int = 500):
     """Logistic regression (multinomial, L2, lbfgs) on raw pixels."""
     from sklearn.linear_model import LogisticRegression
 
-    return LogisticRegression(C=C, max_iter=max_iter, tol=1e-3, random_state=seed)
+    return LogisticRegression(C=C, max_iter=max_iter, random_state=seed)
 
 
 @register_model("sklearn")

@@ -7,6 +7,7 @@ run keeps what it finished.
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 import time
 import traceback
@@ -17,6 +18,7 @@ from pathlib import Path
 from toolkit.data import balanced_subset, load_dataset, train_val_split
 from toolkit.evaluate_file import summary_row
 from toolkit.harness import (
+    RuntimeUnavailable,
     available_runtimes,
     get_runtime,
     list_runtimes,
@@ -67,6 +69,23 @@ class RunResult:
     wall_time_s: float = 0.0
 
 
+#: The module each framework's models need, checked before any work starts.
+FRAMEWORK_MODULES = {
+    "sklearn": ("sklearn", "skl2onnx", "onnx"),
+    "torch": ("torch", "onnx", "onnxscript"),
+}
+
+
+def require_framework(entry) -> None:
+    """Fail before any work if a model's training stack is not installed."""
+    missing = [m for m in FRAMEWORK_MODULES[entry.framework] if importlib.util.find_spec(m) is None]
+    if missing:
+        raise RuntimeUnavailable(
+            f"Model '{entry.name}' needs {', '.join(missing)}, which this environment lacks; "
+            "install the training stack: pip install 'xrbench[train]'."
+        )
+
+
 def resolve_runtimes(requested: Sequence[str] | None) -> list[str]:
     """Requested runtimes, each checked to be available; None means all available ones."""
     if requested is None:
@@ -90,7 +109,7 @@ def run(config: RunConfig) -> RunResult:
     """
     started = time.perf_counter()
     for name in config.models:
-        get_model(name)
+        require_framework(get_model(name))
     runtimes = resolve_runtimes(config.runtimes)
     if config.runtimes is None:
         skipped = [n for n in list_runtimes() if n not in runtimes]

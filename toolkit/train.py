@@ -178,7 +178,7 @@ def fit_torch(
     progress: bool = True,
     label: str = "",
 ):
-    """Adam on in-memory tensors; keep the epoch with the best validation accuracy.
+    """Adam with cosine decay on in-memory tensors; keep the best epoch on validation.
 
     Returns:
         (ContractModule in eval mode on the CPU, per-epoch history, status) where status is
@@ -197,11 +197,13 @@ def fit_torch(
     images = torch.from_numpy(np.ascontiguousarray(x_train))
     labels = torch.from_numpy(y_train.astype(np.int64))
     optimizer = torch.optim.Adam(module.parameters(), lr=lr)
+    n_batches = math.ceil(len(images) / batch_size)
+    # cosine decay to zero over the whole run, stepped per batch
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * n_batches)
     loss_fn = torch.nn.CrossEntropyLoss()
     generator = torch.Generator().manual_seed(seed)
     history: list[dict] = []
     best_state, best_acc, status = None, -1.0, "ok"
-    n_batches = math.ceil(len(images) / batch_size)
     bar = tqdm(
         total=epochs * n_batches,
         desc=f"train {label}",
@@ -222,6 +224,7 @@ def fit_torch(
                 break
             loss.backward()
             optimizer.step()
+            schedule.step()
             total_loss += loss.item() * len(idx)
             bar.update(1)
         if status == "diverged":

@@ -239,7 +239,8 @@ def _load_digits() -> Dataset:
         from sklearn.datasets import load_digits
     except ImportError as e:
         raise ImportError(
-            f"The digits dataset comes with scikit-learn: {DIGITS_CARD.offline}."
+            "The digits dataset comes with scikit-learn, which is not installed: "
+            "pip install scikit-learn (or 'xrbench[train]')."
         ) from e
     bunch = load_digits()
     # 0..16 -> 0..255, as a PNG of these images would hold.

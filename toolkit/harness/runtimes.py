@@ -92,8 +92,8 @@ def _ort_cuda() -> str | None:
     return _missing_provider(
         "CUDAExecutionProvider",
         "it needs an NVIDIA GPU and the onnxruntime-gpu build, which cannot share an "
-        "environment with onnxruntime: use `tox -e bench-cuda` or `pip install onnxruntime-gpu` "
-        "in a separate virtual environment.",
+        "environment with onnxruntime: `pip install onnxruntime-gpu` in a separate virtual "
+        "environment.",
     )
 
 
@@ -112,8 +112,7 @@ def _ort_openvino() -> str | None:
     """onnxruntime, OpenVINO execution provider (Intel CPU/GPU)."""
     return _missing_provider(
         "OpenVINOExecutionProvider",
-        "install onnxruntime-openvino in a separate virtual environment (it replaces "
-        "onnxruntime): `tox -e bench-openvino`.",
+        "install onnxruntime-openvino in a separate virtual environment (it replaces onnxruntime).",
     )
 
 
