@@ -67,35 +67,45 @@ def tiny_arrays() -> dict[str, np.ndarray]:
     return _tiny_arrays()
 
 
-@pytest.fixture
-def tiny_card(isolated_data_env, monkeypatch):
-    """A 3-class 4x4 dataset "tinyset" in CATALOG, with real md5s; files in tmp/upstream/."""
-    upstream = isolated_data_env / "upstream"
-    files = {
-        "train_images": "train-images-idx3-ubyte.gz",
-        "train_labels": "train-labels-idx1-ubyte.gz",
-        "test_images": "t10k-images-idx3-ubyte.gz",
-        "test_labels": "t10k-labels-idx1-ubyte.gz",
-    }
-    arrays = _tiny_arrays()
+IDX_FILES = {
+    "train_images": "train-images-idx3-ubyte.gz",
+    "train_labels": "train-labels-idx1-ubyte.gz",
+    "test_images": "t10k-images-idx3-ubyte.gz",
+    "test_labels": "t10k-labels-idx1-ubyte.gz",
+}
+
+
+def register_idx_dataset(
+    monkeypatch, folder: Path, name: str, arrays: dict, classes
+) -> catalog.DatasetCard:
+    """Write ``arrays`` (keys as IDX_FILES) as .gz IDX files in ``folder`` and put a card
+    with their real md5s into CATALOG for the test's duration."""
     md5_gz, md5_content = {}, {}
-    for role, name in files.items():
-        path = write_idx(upstream / name, arrays[role])
-        md5_gz[name] = hashlib.md5(path.read_bytes()).hexdigest()
-        md5_content[name] = (hashlib.md5(gzip.decompress(path.read_bytes())).hexdigest(),)
+    for role, file_name in IDX_FILES.items():
+        path = write_idx(folder / file_name, arrays[role])
+        md5_gz[file_name] = hashlib.md5(path.read_bytes()).hexdigest()
+        md5_content[file_name] = (hashlib.md5(gzip.decompress(path.read_bytes())).hexdigest(),)
     card = catalog.DatasetCard(
-        name="tinyset",
-        title="Tiny test set",
-        classes=TINY_CLASSES,
-        image_shape=TINY_SHAPE,
-        files=files,
+        name=name,
+        title=f"{name} (made by a test)",
+        classes=tuple(classes),
+        image_shape=tuple(arrays["train_images"].shape[1:]),
+        files=dict(IDX_FILES),
         md5_content=md5_content,
         md5_gz=md5_gz,
         mirrors=(),
         licence="CC0",
         source="tests",
-        counts=dict(TINY_COUNTS),
+        counts={"train": len(arrays["train_images"]), "test": len(arrays["test_images"])},
         offline="make it in a test",
     )
     monkeypatch.setitem(catalog.CATALOG, card.name, card)
     return card
+
+
+@pytest.fixture
+def tiny_card(isolated_data_env, monkeypatch):
+    """A 3-class 4x4 dataset "tinyset" in CATALOG, with real md5s; files in tmp/upstream/."""
+    return register_idx_dataset(
+        monkeypatch, isolated_data_env / "upstream", "tinyset", _tiny_arrays(), TINY_CLASSES
+    )

@@ -12,9 +12,9 @@ import json
 import numpy as np
 import pytest
 
+from tests.conftest import register_idx_dataset
 from tests.onnx_fixtures import bright_dark_images, mean_threshold_model
 from toolkit.cli import main
-from toolkit.data import catalog
 
 pytestmark = pytest.mark.standalone
 
@@ -28,18 +28,9 @@ def test_environment_has_no_training_stack():
 
 
 @pytest.fixture
-def bright_dark_card(isolated_data_env, monkeypatch, write_idx):
+def bright_dark_card(isolated_data_env, monkeypatch):
     """A 2-class 8x8 IDX dataset in a fake data root, registered in the catalog."""
-    import gzip
-    import hashlib
-
     root = isolated_data_env / "data"
-    files = {
-        "train_images": "train-images-idx3-ubyte.gz",
-        "train_labels": "train-labels-idx1-ubyte.gz",
-        "test_images": "t10k-images-idx3-ubyte.gz",
-        "test_labels": "t10k-labels-idx1-ubyte.gz",
-    }
     x_train, y_train = bright_dark_images(20, seed=1)
     x_test, y_test = bright_dark_images(30, seed=2)
     y_test[:3] = 1 - y_test[:3]  # three test labels the model gets wrong
@@ -49,24 +40,9 @@ def bright_dark_card(isolated_data_env, monkeypatch, write_idx):
         "test_images": x_test,
         "test_labels": y_test.astype(np.uint8),
     }
-    md5_content = {}
-    for role, name in files.items():
-        path = write_idx(root / "brightdark" / name, arrays[role])
-        md5_content[name] = (hashlib.md5(gzip.decompress(path.read_bytes())).hexdigest(),)
-    card = catalog.DatasetCard(
-        name="brightdark",
-        title="bright or dark",
-        classes=("dark", "bright"),
-        image_shape=(8, 8),
-        files=files,
-        md5_content=md5_content,
-        md5_gz={},
-        mirrors=(),
-        licence="CC0",
-        source="tests",
-        counts={"train": 20, "test": 30},
+    card = register_idx_dataset(
+        monkeypatch, root / "brightdark", "brightdark", arrays, ("dark", "bright")
     )
-    monkeypatch.setitem(catalog.CATALOG, card.name, card)
     monkeypatch.setenv("XRBENCH_DATA", str(root))
     return card
 

@@ -8,9 +8,10 @@ their framework lazily, so listing the zoo needs neither torch nor scikit-learn.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from toolkit.registry import Registry, first_doc_line
 
 FRAMEWORKS = ("sklearn", "torch")
 
@@ -27,7 +28,7 @@ class ModelEntry:
     train_defaults: dict = field(default_factory=dict)
 
 
-_MODELS: dict[str, ModelEntry] = {}
+_MODELS: Registry[ModelEntry] = Registry("model", "xrbench models")
 
 
 def register_model(framework: str, *, score_kind: str = "probabilities", **train_defaults):
@@ -36,11 +37,10 @@ def register_model(framework: str, *, score_kind: str = "probabilities", **train
         raise ValueError(f"Unknown framework '{framework}'; expected one of {FRAMEWORKS}.")
 
     def decorate(build: Callable[..., object]) -> Callable[..., object]:
-        name = build.__name__
-        if name in _MODELS:
-            raise ValueError(f"Model '{name}' is already registered.")
-        summary = (build.__doc__ or "").strip().splitlines()[0]
-        _MODELS[name] = ModelEntry(name, framework, build, score_kind, summary, train_defaults)
+        entry = ModelEntry(
+            build.__name__, framework, build, score_kind, first_doc_line(build), train_defaults
+        )
+        _MODELS.add(build.__name__, entry)
         return build
 
     return decorate
@@ -48,20 +48,12 @@ def register_model(framework: str, *, score_kind: str = "probabilities", **train
 
 def list_models() -> list[str]:
     """Names of every model in the zoo, in registration order."""
-    return list(_MODELS)
+    return _MODELS.names()
 
 
 def get_model(name: str) -> ModelEntry:
     """The entry for a model name; an unknown one gets the closest names and the full list."""
-    try:
-        return _MODELS[name]
-    except KeyError:
-        close = difflib.get_close_matches(name, _MODELS, n=3)
-        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        raise ValueError(
-            f"Unknown model '{name}'.{hint} Known models: {', '.join(_MODELS)} "
-            "(see `xrbench models`)."
-        ) from None
+    return _MODELS.get(name)
 
 
 def parse_model_list(text: str) -> list[str]:

@@ -9,7 +9,6 @@ profiler, which share of the graph's nodes and time ran on which provider.
 
 from __future__ import annotations
 
-import difflib
 import importlib.util
 import json
 import os
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from toolkit.harness.contract import INPUT_NAME, ModelInfo, check_contract
+from toolkit.registry import Registry, first_doc_line
 
 CPU_PROVIDER = "CPUExecutionProvider"
 
@@ -46,17 +46,16 @@ class RuntimeSpec:
     summary: str
 
 
-_RUNTIMES: dict[str, RuntimeSpec] = {}
+_RUNTIMES: Registry[RuntimeSpec] = Registry("runtime", "xrbench runtimes")
 
 
 def register_runtime(name: str, *, kind: str, provider: str, device: str):
     """Register a function that returns None when the runtime is available, else why not."""
 
     def decorate(missing: Callable[[], str | None]) -> Callable[[], str | None]:
-        if name in _RUNTIMES:
-            raise ValueError(f"Runtime '{name}' is already registered.")
-        summary = (missing.__doc__ or "").strip().splitlines()[0]
-        _RUNTIMES[name] = RuntimeSpec(name, kind, provider, device, missing, summary)
+        _RUNTIMES.add(
+            name, RuntimeSpec(name, kind, provider, device, missing, first_doc_line(missing))
+        )
         return missing
 
     return decorate
@@ -155,19 +154,12 @@ def _torch_cuda() -> str | None:
 
 def list_runtimes(kind: str | None = None) -> list[str]:
     """Every registered runtime name, optionally only of one kind ('onnx' or 'native')."""
-    return [n for n, s in _RUNTIMES.items() if kind is None or s.kind == kind]
+    return [n for n in _RUNTIMES if kind is None or _RUNTIMES.get(n).kind == kind]
 
 
 def get_runtime(name: str) -> RuntimeSpec:
     """The spec of a runtime; an unknown name gets the closest known names."""
-    try:
-        return _RUNTIMES[name]
-    except KeyError:
-        close = difflib.get_close_matches(name, _RUNTIMES, n=3)
-        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        raise ValueError(
-            f"Unknown runtime '{name}'.{hint} Known runtimes: {', '.join(_RUNTIMES)}."
-        ) from None
+    return _RUNTIMES.get(name)
 
 
 def require_runtime(name: str) -> RuntimeSpec:
