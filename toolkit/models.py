@@ -125,6 +125,153 @@ def svm(*, image_shape, num_classes, seed, C: float = 10.0, pca_components: int 
     )
 
 
+@register_model("sklearn")
+def lr_l1(
+    *, image_shape, num_classes, seed, C: float = 0.1, tol: float = 1e-3, max_iter: int = 100
+):
+    """Logistic regression with an L1 penalty (saga): sparse weights on raw pixels."""
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(
+        C=C, l1_ratio=1.0, solver="saga", tol=tol, max_iter=max_iter, random_state=seed
+    )
+
+
+@register_model("sklearn")
+def lr_elasticnet(
+    *,
+    image_shape,
+    num_classes,
+    seed,
+    C: float = 0.1,
+    l1_ratio: float = 0.5,
+    tol: float = 1e-3,
+    max_iter: int = 100,
+):
+    """Logistic regression with an elastic-net penalty (saga, l1_ratio 0.5) on raw pixels."""
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(
+        C=C, l1_ratio=l1_ratio, solver="saga", tol=tol, max_iter=max_iter, random_state=seed
+    )
+
+
+@register_model("sklearn", score_kind="decision")
+def linear_svm(*, image_shape, num_classes, seed, C: float = 0.1, max_iter: int = 2000):
+    """Linear SVM (LinearSVC, one-vs-rest, squared hinge) on raw pixels; decision scores."""
+    from sklearn.svm import LinearSVC
+
+    return LinearSVC(C=C, max_iter=max_iter, random_state=seed)
+
+
+@register_model("sklearn", score_kind="decision")
+def poly_svm(
+    *, image_shape, num_classes, seed, C: float = 10.0, degree: int = 3, pca_components: int = 50
+):
+    """Polynomial-kernel SVM (exact SVC, degree 3) on the first 50 principal components."""
+    from sklearn.decomposition import PCA
+    from sklearn.pipeline import make_pipeline
+    from sklearn.svm import SVC
+
+    components = min(pca_components, _n_pixels(image_shape))
+    return make_pipeline(
+        PCA(n_components=components, random_state=seed),
+        SVC(C=C, kernel="poly", degree=degree, gamma="scale", coef0=1.0, random_state=seed),
+    )
+
+
+@register_model("sklearn")
+def extra_trees(
+    *, image_shape, num_classes, seed, n_estimators: int = 100, max_depth: int | None = None
+):
+    """Extremely randomized trees, 100 of them, on raw pixels."""
+    from sklearn.ensemble import ExtraTreesClassifier
+
+    return ExtraTreesClassifier(
+        n_estimators=n_estimators, max_depth=max_depth, n_jobs=-1, random_state=seed
+    )
+
+
+@register_model("sklearn")
+def hgb(
+    *,
+    image_shape,
+    num_classes,
+    seed,
+    max_iter: int = 100,
+    learning_rate: float = 0.1,
+    max_leaf_nodes: int = 31,
+):
+    """Histogram gradient boosting (100 rounds x one tree per class) on raw pixels."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    return HistGradientBoostingClassifier(
+        max_iter=max_iter,
+        learning_rate=learning_rate,
+        max_leaf_nodes=max_leaf_nodes,
+        random_state=seed,
+    )
+
+
+@register_model("sklearn")
+def knn(*, image_shape, num_classes, seed, n_neighbors: int = 5, pca_components: int = 50):
+    """k nearest neighbours (k=5, uniform vote) on the first 50 principal components."""
+    from sklearn.decomposition import PCA
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+
+    components = min(pca_components, _n_pixels(image_shape))
+    return make_pipeline(
+        PCA(n_components=components, random_state=seed),
+        KNeighborsClassifier(n_neighbors=n_neighbors, algorithm="brute", n_jobs=-1),
+    )
+
+
+@register_model("sklearn")
+def gnb(*, image_shape, num_classes, seed, var_smoothing: float = 1e-2):
+    """Gaussian naive Bayes on raw pixels (a baseline: pixels are far from independent)."""
+    from sklearn.naive_bayes import GaussianNB
+
+    return GaussianNB(var_smoothing=var_smoothing)
+
+
+@register_model("sklearn", score_kind="decision")
+def perceptron(*, image_shape, num_classes, seed, alpha: float = 1e-4, max_iter: int = 50):
+    """Rosenblatt perceptron (one-vs-rest, linear) on raw pixels; decision scores."""
+    from sklearn.linear_model import Perceptron
+
+    return Perceptron(alpha=alpha, max_iter=max_iter, n_jobs=-1, random_state=seed)
+
+
+@register_model("sklearn")
+def sk_mlp(
+    *,
+    image_shape,
+    num_classes,
+    seed,
+    hidden: int = 256,
+    alpha: float = 1e-4,
+    max_iter: int = 50,
+):
+    """scikit-learn MLP (one ReLU hidden layer of 256, Adam, early stopping) on raw pixels."""
+    from sklearn.neural_network import MLPClassifier
+
+    return MLPClassifier(
+        hidden_layer_sizes=(hidden,),
+        alpha=alpha,
+        max_iter=max_iter,
+        early_stopping=True,
+        random_state=seed,
+    )
+
+
+def _n_pixels(image_shape: tuple[int, ...]) -> int:
+    n = 1
+    for d in image_shape:
+        n *= d
+    return n
+
+
 # --- PyTorch models: input is the contract's uint8 image, normalised inside the module ----
 
 
