@@ -38,7 +38,8 @@ def export_sklearn(trained: TrainedModel) -> onnx.ModelProto:
         )
     except Exception as e:  # skl2onnx raises many types for unsupported models
         raise ValueError(
-            f"skl2onnx cannot convert model '{trained.name}' ({type(final).__name__}): {e}"
+            f"skl2onnx cannot convert model '{trained.name}' ({type(final).__name__}): "
+            f"{_first_lines(str(e))}"
         ) from e
     return _with_pixel_input(model, trained.image_shape)
 
@@ -85,3 +86,8 @@ def _with_pixel_input(model: onnx.ModelProto, image_shape: tuple[int, ...]) -> o
         ]
     )
     return model
+
+
+def _first_lines(message: str, limit: int = 400) -> str:
+    """A converter message cut to a readable length (skl2onnx may dump whole tree arrays)."""
+    return message if len(message) <= limit else message[:limit] + " ... (cut)"
