@@ -127,7 +127,7 @@ def svm(*, image_shape, num_classes, seed, C: float = 10.0, pca_components: int 
 
 @register_model("sklearn")
 def lr_l1(
-    *, image_shape, num_classes, seed, C: float = 0.1, tol: float = 1e-3, max_iter: int = 100
+    *, image_shape, num_classes, seed, C: float = 0.1, tol: float = 1e-2, max_iter: int = 20
 ):
     """Logistic regression with an L1 penalty (saga): sparse weights on raw pixels."""
     from sklearn.linear_model import LogisticRegression
@@ -145,8 +145,8 @@ def lr_elasticnet(
     seed,
     C: float = 0.1,
     l1_ratio: float = 0.5,
-    tol: float = 1e-3,
-    max_iter: int = 100,
+    tol: float = 1e-2,
+    max_iter: int = 20,
 ):
     """Logistic regression with an elastic-net penalty (saga, l1_ratio 0.5) on raw pixels."""
     from sklearn.linear_model import LogisticRegression
@@ -154,14 +154,6 @@ def lr_elasticnet(
     return LogisticRegression(
         C=C, l1_ratio=l1_ratio, solver="saga", tol=tol, max_iter=max_iter, random_state=seed
     )
-
-
-@register_model("sklearn", score_kind="decision")
-def linear_svm(*, image_shape, num_classes, seed, C: float = 0.1, max_iter: int = 2000):
-    """Linear SVM (LinearSVC, one-vs-rest, squared hinge) on raw pixels; decision scores."""
-    from sklearn.svm import LinearSVC
-
-    return LinearSVC(C=C, max_iter=max_iter, random_state=seed)
 
 
 @register_model("sklearn", score_kind="decision")
@@ -189,27 +181,6 @@ def extra_trees(
 
     return ExtraTreesClassifier(
         n_estimators=n_estimators, max_depth=max_depth, n_jobs=-1, random_state=seed
-    )
-
-
-@register_model("sklearn")
-def hgb(
-    *,
-    image_shape,
-    num_classes,
-    seed,
-    max_iter: int = 100,
-    learning_rate: float = 0.1,
-    max_leaf_nodes: int = 31,
-):
-    """Histogram gradient boosting (100 rounds x one tree per class) on raw pixels."""
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
-    return HistGradientBoostingClassifier(
-        max_iter=max_iter,
-        learning_rate=learning_rate,
-        max_leaf_nodes=max_leaf_nodes,
-        random_state=seed,
     )
 
 
