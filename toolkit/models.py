@@ -126,9 +126,7 @@ def svm(*, image_shape, num_classes, seed, C: float = 10.0, pca_components: int 
 
 
 @register_model("sklearn")
-def lr_l1(
-    *, image_shape, num_classes, seed, C: float = 0.1, tol: float = 1e-2, max_iter: int = 20
-):
+def lr_l1(*, image_shape, num_classes, seed, C: float = 0.1, tol: float = 1e-2, max_iter: int = 20):
     """Logistic regression with an L1 penalty (saga): sparse weights on raw pixels."""
     from sklearn.linear_model import LogisticRegression
 
