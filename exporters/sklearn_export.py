@@ -7,6 +7,7 @@ the outputs to the contract's ``label`` and ``scores``. ZipMap is off, so scores
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -30,18 +31,59 @@ def export_sklearn(trained: TrainedModel) -> onnx.ModelProto:
     final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
     sample = np.zeros((2, n_features), dtype=np.float32)
     try:
-        model = to_onnx(
-            estimator,
-            sample,
-            options={id(final): {"zipmap": False}},
-            target_opset=TARGET_OPSET,
-        )
+        with _integer_missing_flags():
+            model = to_onnx(
+                estimator,
+                sample,
+                options={id(final): _no_zipmap(final)},
+                target_opset=TARGET_OPSET,
+            )
     except Exception as e:  # skl2onnx raises many types for unsupported models
         raise ValueError(
             f"skl2onnx cannot convert model '{trained.name}' ({type(final).__name__}): "
             f"{_first_lines(str(e))}"
         ) from e
     return _with_pixel_input(model, trained.image_shape)
+
+
+def _no_zipmap(estimator) -> dict:
+    """{'zipmap': False} where the converter has the option (LinearSVC's has none: its
+    scores are already a tensor)."""
+    from skl2onnx import get_model_alias
+    from skl2onnx.common._registration import get_converter
+
+    try:
+        allowed = get_converter(get_model_alias(type(estimator))).get_allowed_options() or {}
+    except (KeyError, RuntimeError, ValueError):
+        allowed = {"zipmap": None}  # let to_onnx itself report an unknown model
+    return {"zipmap": False} if "zipmap" in allowed else {}
+
+
+@contextlib.contextmanager
+def _integer_missing_flags():
+    """Work around skl2onnx 1.20 writing a Python bool into an INTS attribute for the
+    leaves of HistGradientBoosting trees, which onnx >= 1.17 rejects."""
+    try:
+        from skl2onnx.common import tree_ensemble
+    except ImportError:
+        yield
+        return
+    original = getattr(tree_ensemble, "add_node", None)
+    if original is None:
+        yield
+        return
+
+    def add_node(*args, **kwargs):
+        flag = kwargs.get("nodes_missing_value_tracks_true")
+        if flag is not None:
+            kwargs["nodes_missing_value_tracks_true"] = int(flag)
+        return original(*args, **kwargs)
+
+    tree_ensemble.add_node = add_node
+    try:
+        yield
+    finally:
+        tree_ensemble.add_node = original
 
 
 def _with_pixel_input(model: onnx.ModelProto, image_shape: tuple[int, ...]) -> onnx.ModelProto:

@@ -234,6 +234,24 @@ def sk_mlp(
     )
 
 
+@register_model("sklearn", score_kind="decision")
+def linear_svm(*, image_shape, num_classes, seed, C: float = 0.1, max_iter: int = 2000):
+    """Linear SVM (LinearSVC, one-vs-rest, squared hinge) on raw pixels; decision scores."""
+    from sklearn.svm import LinearSVC
+
+    return LinearSVC(C=C, max_iter=max_iter, random_state=seed)
+
+
+@register_model("sklearn")
+def hgb(*, image_shape, num_classes, seed, max_iter: int = 100, learning_rate: float = 0.1):
+    """Histogram gradient boosting (100 rounds, early stopping off) on raw pixels."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    return HistGradientBoostingClassifier(
+        max_iter=max_iter, learning_rate=learning_rate, early_stopping=False, random_state=seed
+    )
+
+
 def _n_pixels(image_shape: tuple[int, ...]) -> int:
     n = 1
     for d in image_shape:
