@@ -22,6 +22,7 @@ def contract_metadata(trained: TrainedModel, extra: dict | None = None) -> dict[
         "image_shape": json.dumps(list(trained.image_shape)),
         "score_kind": trained.score_kind,
         "training_config": json.dumps(trained.config, default=str),
+        "train_device": trained.device,
     }
     for key, value in (extra or {}).items():
         data[key] = value if isinstance(value, str) else json.dumps(value, default=str)

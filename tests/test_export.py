@@ -124,3 +124,11 @@ def test_colour_images_export_as_nhwc(name, tmp_path):
         predict_all(trained.predict, images), predict_all(runner.predict, images), labels
     )
     assert parity["disagreements"] == 0 and parity["max_abs_score_diff"] <= 1e-4
+
+
+def test_parameters_and_flops_are_known(exported):
+    from toolkit.complexity import model_complexity
+
+    trained, _ = exported
+    complexity = model_complexity(trained)
+    assert complexity["parameters"] > 0 and complexity["flops_per_image"] > 0

@@ -8,6 +8,7 @@ their framework lazily, so listing the zoo needs neither torch nor scikit-learn.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -52,29 +53,105 @@ def list_models() -> list[str]:
 
 
 def get_model(name: str) -> ModelEntry:
-    """The entry for a model name; an unknown one gets the closest names and the full list."""
-    return _MODELS.get(name)
+    """The entry for a model name or variant spec ('cnn:stages=3' -> cnn's entry).
+
+    An unknown name gets the closest names and the full list.
+    """
+    return _MODELS.get(name.split(":", 1)[0].strip())
+
+
+def parse_model_spec(spec: str) -> tuple[str, dict]:
+    """'cnn:stages=3,width=32,dropout=0.1/0.2/0.3/0.5' -> ('cnn', {...}).
+
+    A variant is a model name plus keyword values, converted by the type of the knob's
+    default (bool takes 1/0/true/false; a '/'-separated value is a per-layer list).
+
+    Raises:
+        ValueError: unknown model or knob, or a value of the wrong type, named.
+    """
+    name, _, rest = spec.partition(":")
+    entry = get_model(name)
+    defaults = {
+        k: p.default
+        for k, p in inspect.signature(entry.build).parameters.items()
+        if k not in ("image_shape", "num_classes", "seed")
+    }
+    params: dict = {}
+    for item in filter(None, (part.strip() for part in rest.split(","))):
+        key, eq, raw = item.partition("=")
+        key = key.strip()
+        if not eq or key not in defaults:
+            raise ValueError(
+                f"Model '{entry.name}' has no knob {key!r} (in {spec!r}); its knobs are "
+                f"{', '.join(defaults) or 'none'}."
+            )
+        params[key] = _convert_knob(entry.name, key, raw.strip(), defaults[key])
+    return entry.name, params
+
+
+def _convert_knob(model: str, key: str, raw: str, default):
+    try:
+        if "/" in raw:
+            return [float(v) for v in raw.split("/")]
+        if isinstance(default, bool):
+            if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
+                raise ValueError(raw)
+            return raw.lower() in ("1", "true", "yes")
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+        if isinstance(default, str):
+            return raw
+        for convert in (int, float):  # default None: a number if it looks like one
+            try:
+                return convert(raw)
+            except ValueError:
+                continue
+        return raw
+    except ValueError:
+        kind = type(default).__name__
+        raise ValueError(
+            f"The '{key}' knob of model '{model}' must be a {kind}. Got {raw!r} instead."
+        ) from None
+
+
+def model_slug(spec: str) -> str:
+    """A file-name-safe form of a spec: 'cnn:stages=3,width=32' -> 'cnn_stages-3_width-32'."""
+    return spec.replace(":", "_").replace(",", "_").replace("=", "-").replace("/", "+")
 
 
 def parse_model_list(text: str) -> list[str]:
-    """'lr,rf' or 'all' -> validated model names, in the order given."""
-    names = (
-        list_models()
-        if text.strip() == "all"
-        else [n.strip() for n in text.split(",") if n.strip()]
-    )
-    if not names:
+    """'lr,rf,cnn:stages=3,width=32' or 'all' -> validated model specs, in the order given.
+
+    A comma-separated part with '=' but no ':' continues the previous variant's knobs.
+    """
+    if text.strip() == "all":
+        return list_models()
+    specs: list[str] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        if "=" in part and ":" not in part and specs:
+            specs[-1] += "," + part
+        else:
+            specs.append(part)
+    if not specs:
         raise ValueError(f"The 'models' parameter must name at least one model. Got {text!r}.")
-    for name in names:
-        get_model(name)
-    return names
+    for spec in specs:
+        parse_model_spec(spec)
+    return specs
 
 
-def create_model(name: str, *, image_shape: tuple[int, ...], num_classes: int, seed: int, **params):
-    """Build an untrained model; ``None`` params are dropped so CLI defaults never override."""
+def create_model(spec: str, *, image_shape: tuple[int, ...], num_classes: int, seed: int, **params):
+    """Build an untrained model from a name or variant spec; explicit ``params`` win.
+
+    ``None`` params are dropped so CLI defaults never override a model's own.
+    """
+    name, spec_params = parse_model_spec(spec)
     entry = get_model(name)
-    params = {k: v for k, v in params.items() if v is not None}
-    return entry.build(image_shape=image_shape, num_classes=num_classes, seed=seed, **params)
+    merged = {**spec_params, **{k: v for k, v in params.items() if v is not None}}
+    return entry.build(image_shape=image_shape, num_classes=num_classes, seed=seed, **merged)
 
 
 # --- scikit-learn models: input is to_features(images), float32 in [0, 1] -----------------
@@ -270,6 +347,77 @@ def lenet5(*, image_shape, num_classes, seed):
     return LeNet5(
         in_channels=_channels(image_shape), image_hw=image_shape[:2], num_classes=num_classes
     )
+
+
+@register_model("torch", epochs=15, batch_size=128, lr=1e-3)
+def mlp(
+    *,
+    image_shape,
+    num_classes,
+    seed,
+    depth: int = 2,
+    width: int = 512,
+    activation: str = "relu",
+    init: str = "kaiming",
+    bn: bool = True,
+    dropout: float = 0.2,
+):
+    """Multilayer perceptron (2 x 512, ReLU, batch norm, dropout 0.2); every knob settable."""
+    from toolkit.nets import MLP
+
+    return MLP(
+        _n_pixels(image_shape),
+        num_classes,
+        depth=depth,
+        width=width,
+        activation=activation,
+        init=init,
+        bn=bn,
+        dropout=dropout,
+    )
+
+
+@register_model("torch", epochs=12, batch_size=128, lr=1e-3)
+def cnn(
+    *,
+    image_shape,
+    num_classes,
+    seed,
+    stages: int = 3,
+    width: int = 32,
+    convs: int = 1,
+    kernel: int = 3,
+    pool: str = "max",
+    bn: bool = True,
+    dropout: float = 0.25,
+    head: str = "dense",
+    dense: int = 128,
+):
+    """Configurable CNN (3 stages of 32/64/128 3x3 convs, batch norm, max pool, dense head)."""
+    from toolkit.nets import ConfigurableCNN
+
+    return ConfigurableCNN(
+        _channels(image_shape),
+        image_shape[:2],
+        num_classes,
+        stages=stages,
+        width=width,
+        convs=convs,
+        kernel=kernel,
+        pool=pool,
+        bn=bn,
+        dropout=dropout,
+        head=head,
+        dense=dense,
+    )
+
+
+@register_model("torch", epochs=8, batch_size=128, lr=2e-3)
+def resnet(*, image_shape, num_classes, seed, width: int = 16, blocks: int = 1):
+    """Small residual network (3 stages of basic blocks, 16/32/64 channels, global pooling)."""
+    from toolkit.nets import SmallResNet
+
+    return SmallResNet(_channels(image_shape), num_classes, width=width, blocks=blocks)
 
 
 def _channels(image_shape: tuple[int, ...]) -> int:

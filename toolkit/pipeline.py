@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from toolkit.complexity import model_complexity
 from toolkit.data import balanced_subset, load_dataset, train_val_split
 from toolkit.evaluate_file import summary_row
 from toolkit.harness import (
@@ -27,10 +28,13 @@ from toolkit.harness import (
 )
 from toolkit.harness.evaluate import WHOLE_SET, evaluate_predictor, placement_rows
 from toolkit.manifest import build_manifest
-from toolkit.models import get_model
+from toolkit.models import get_model, model_slug
 from toolkit.results import RunFolder, atomic_write_bytes
 
 DEFAULT_MODELS = ("lr", "dt", "rf", "svm", "lenet5")
+
+#: Training outcomes that give a usable model (early stopping restores the best epoch).
+TRAINED_OK = ("ok", "early_stopped")
 
 
 @dataclass
@@ -210,15 +214,20 @@ def _run_model(name, config, data, splits, runtimes, folder, result, histories, 
         train_options={"epochs": config.epochs},
         progress=config.progress,
     )
-    histories[name] = trained.history
-    if trained.status != "ok":
+    histories[name] = {
+        "status": trained.status,
+        "device": trained.device,
+        "epochs": trained.history,
+        "curve": getattr(trained, "curve", []),
+    }
+    if trained.status not in TRAINED_OK:
         raise RuntimeError(f"training {trained.status} (see history.json)")
     _log(f"{name}: trained in {trained.train_time_s:.1f} s; exporting to ONNX ...")
     model = export_model(trained)
-    onnx_path = folder.model_path(name)
+    onnx_path = folder.model_path(model_slug(name))
     atomic_write_bytes(onnx_path, model.SerializeToString())
     if trained.framework == "torch":
-        _save_weights(trained, folder.model_path(name, ".safetensors"))
+        _save_weights(trained, folder.model_path(model_slug(name), ".safetensors"))
     reference = open_onnx(onnx_path, "ort-cpu", config.threads)
     parity = check_parity(trained.predict, reference.predict, x_test, y_test)
     parity_row = {
@@ -258,6 +267,12 @@ def _run_model(name, config, data, splits, runtimes, folder, result, histories, 
         "batch_size": "",
         "threads": "",
     }
+    complexity = model_complexity(trained)
+    result.rows += [
+        {**base, "metric": metric, "value": value}
+        for metric, value in complexity.items()
+        if value is not None
+    ]
     result.rows += [
         {**base, "metric": "train_time_s", "value": trained.train_time_s},
         {**base, "metric": "parity_label_agreement", "value": parity["label_agreement"]},
@@ -287,10 +302,14 @@ def _run_model(name, config, data, splits, runtimes, folder, result, histories, 
         )
         result.rows += evaluation.rows
         result.placement += placement_rows(name, runtime, runner.placement)
-        folder.write_confusion(name, runtime, evaluation.confusion, data.class_names)
+        folder.write_confusion(model_slug(name), runtime, evaluation.confusion, data.class_names)
         timings[name][runtime] = {str(r.batch_size): r.seconds for r in evaluation.latency}
         summary_extra = {
             "train_s": trained.train_time_s,
+            "params": complexity["parameters"],
+            "mflops": None
+            if complexity["flops_per_image"] is None
+            else complexity["flops_per_image"] / 1e6,
             "size_mb": size_mb if spec.kind == "onnx" else None,
             "parity": parity["label_agreement"],
         }
