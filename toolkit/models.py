@@ -187,19 +187,26 @@ def rf(*, image_shape, num_classes, seed, n_estimators: int = 100, max_depth: in
 
 @register_model("sklearn", score_kind="decision")
 def svm(*, image_shape, num_classes, seed, C: float = 10.0, pca_components: int = 50):
-    """RBF-kernel SVM (exact SVC) on the first 50 principal components; decision scores."""
-    from sklearn.decomposition import PCA
-    from sklearn.pipeline import make_pipeline
+    """RBF-kernel SVM (exact SVC) on the first 50 principal components; decision scores.
+
+    ``pca_components=0`` drops the PCA front: the exact SVC on raw pixels, for comparison.
+    """
     from sklearn.svm import SVC
 
-    n_pixels = 1
-    for d in image_shape:
-        n_pixels *= d
-    components = min(pca_components, n_pixels)
-    return make_pipeline(
-        PCA(n_components=components, random_state=seed),
-        SVC(C=C, kernel="rbf", gamma="scale", random_state=seed),
+    return _with_pca(
+        SVC(C=C, kernel="rbf", gamma="scale", random_state=seed), pca_components, image_shape, seed
     )
+
+
+def _with_pca(estimator, pca_components: int, image_shape, seed):
+    """``estimator`` behind a PCA to ``pca_components`` dimensions (0: no PCA)."""
+    if pca_components == 0:
+        return estimator
+    from sklearn.decomposition import PCA
+    from sklearn.pipeline import make_pipeline
+
+    components = min(pca_components, _n_pixels(image_shape))
+    return make_pipeline(PCA(n_components=components, random_state=seed), estimator)
 
 
 @register_model("sklearn")
@@ -236,15 +243,10 @@ def poly_svm(
     *, image_shape, num_classes, seed, C: float = 10.0, degree: int = 3, pca_components: int = 50
 ):
     """Polynomial-kernel SVM (exact SVC, degree 3) on the first 50 principal components."""
-    from sklearn.decomposition import PCA
-    from sklearn.pipeline import make_pipeline
     from sklearn.svm import SVC
 
-    components = min(pca_components, _n_pixels(image_shape))
-    return make_pipeline(
-        PCA(n_components=components, random_state=seed),
-        SVC(C=C, kernel="poly", degree=degree, gamma="scale", coef0=1.0, random_state=seed),
-    )
+    svc = SVC(C=C, kernel="poly", degree=degree, gamma="scale", coef0=1.0, random_state=seed)
+    return _with_pca(svc, pca_components, image_shape, seed)
 
 
 @register_model("sklearn")
@@ -262,15 +264,10 @@ def extra_trees(
 @register_model("sklearn")
 def knn(*, image_shape, num_classes, seed, n_neighbors: int = 5, pca_components: int = 50):
     """k nearest neighbours (k=5, uniform vote) on the first 50 principal components."""
-    from sklearn.decomposition import PCA
     from sklearn.neighbors import KNeighborsClassifier
-    from sklearn.pipeline import make_pipeline
 
-    components = min(pca_components, _n_pixels(image_shape))
-    return make_pipeline(
-        PCA(n_components=components, random_state=seed),
-        KNeighborsClassifier(n_neighbors=n_neighbors, algorithm="brute", n_jobs=-1),
-    )
+    knn = KNeighborsClassifier(n_neighbors=n_neighbors, algorithm="brute", n_jobs=-1)
+    return _with_pca(knn, pca_components, image_shape, seed)
 
 
 @register_model("sklearn")
