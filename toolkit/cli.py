@@ -202,7 +202,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_timing_options(ev)
 
-    sub.add_parser("models", help="list the model zoo")
+    models = sub.add_parser(
+        "models",
+        help="list the model zoo",
+        description="List the model zoo. A variant is NAME:KNOB=VALUE,... e.g. "
+        "cnn:stages=2,width=16,dropout=0.1/0.2/0.5 (a '/'-list gives one value per layer).",
+    )
+    models.add_argument("--knobs", action="store_true", help="also list each model's knobs")
     sub.add_parser("runtimes", help="list runtimes and whether each can run here")
     ds = sub.add_parser(
         "datasets", help="list datasets, where they were found, how to get missing ones"
@@ -291,8 +297,8 @@ def cmd_eval(args) -> int:
     return 0
 
 
-def cmd_models(_args) -> int:
-    from toolkit.models import get_model, list_models
+def cmd_models(args) -> int:
+    from toolkit.models import get_model, list_models, model_knobs
 
     rows = [
         {
@@ -300,10 +306,14 @@ def cmd_models(_args) -> int:
             "framework": get_model(n).framework,
             "scores": get_model(n).score_kind,
             "description": get_model(n).summary,
+            "knobs (defaults)": ",".join(f"{k}={v}" for k, v in model_knobs(n).items()),
         }
         for n in list_models()
     ]
-    print(format_table(rows, ["name", "framework", "scores", "description"]))
+    columns = ["name", "framework", "scores", "description"]
+    print(format_table(rows, columns + (["knobs (defaults)"] if args.knobs else [])))
+    if not args.knobs:
+        print("\nxrbench models --knobs shows each model's knobs; a variant is NAME:KNOB=VALUE,...")
     return 0
 
 

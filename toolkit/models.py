@@ -60,6 +60,16 @@ def get_model(name: str) -> ModelEntry:
     return _MODELS.get(name.split(":", 1)[0].strip())
 
 
+def model_knobs(name: str) -> dict:
+    """The knobs of a model and their defaults (the keyword arguments of its function)."""
+    entry = get_model(name)
+    return {
+        k: p.default
+        for k, p in inspect.signature(entry.build).parameters.items()
+        if k not in ("image_shape", "num_classes", "seed")
+    }
+
+
 def parse_model_spec(spec: str) -> tuple[str, dict]:
     """'cnn:stages=3,width=32,dropout=0.1/0.2/0.3/0.5' -> ('cnn', {...}).
 
@@ -71,11 +81,7 @@ def parse_model_spec(spec: str) -> tuple[str, dict]:
     """
     name, _, rest = spec.partition(":")
     entry = get_model(name)
-    defaults = {
-        k: p.default
-        for k, p in inspect.signature(entry.build).parameters.items()
-        if k not in ("image_shape", "num_classes", "seed")
-    }
+    defaults = model_knobs(entry.name)
     params: dict = {}
     for item in filter(None, (part.strip() for part in rest.split(","))):
         key, eq, raw = item.partition("=")
