@@ -253,7 +253,9 @@ def cmd_run(args) -> int:
                 "wall_time_s": result.wall_time_s,
                 "summary": result.summary,
                 "parity": result.parity,
-                "failures": [{k: f[k] for k in ("model", "error")} for f in result.failures],
+                "failures": [
+                    {k: v for k, v in f.items() if k != "traceback"} for f in result.failures
+                ],
                 "results": result.rows,
             }
         )
@@ -263,7 +265,8 @@ def cmd_run(args) -> int:
             print(format_table(result.summary, columns))
         print(f"\nrun folder: {result.path}   wall time: {result.wall_time_s:.0f} s")
         for failure in result.failures:
-            print(f"FAILED {failure['model']}: {failure['error']}")
+            where = f" on {failure['runtime']}" if failure.get("runtime") else ""
+            print(f"FAILED {failure['model']}{where}: {failure['error']}")
     return 1 if result.failures else 0
 
 
@@ -289,12 +292,16 @@ def cmd_eval(args) -> int:
                 "model": str(result.path),
                 "dataset": result.dataset,
                 "summary": result.summary,
+                "failures": result.failures,
                 "results": result.rows,
             }
         )
     else:
-        print(format_table(result.summary, list(result.summary[0])))
-    return 0
+        if result.summary:
+            print(format_table(result.summary, list(result.summary[0])))
+        for failure in result.failures:
+            print(f"FAILED on {failure['runtime']}: {failure['error']}")
+    return 1 if result.failures else 0
 
 
 def cmd_models(args) -> int:

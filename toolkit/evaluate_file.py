@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from toolkit.data import balanced_subset, load_dataset
-from toolkit.harness import check_images_fit, open_onnx
+from toolkit.harness import check_images_fit, open_onnx, require_runtime
 from toolkit.harness.contract import ContractError
 from toolkit.harness.evaluate import WHOLE_SET, evaluate_predictor
 
@@ -26,6 +26,7 @@ class FileEvaluation:
     rows: list[dict] = field(default_factory=list)
     summary: list[dict] = field(default_factory=list)
     confusion: dict = field(default_factory=dict)
+    failures: list[dict] = field(default_factory=list)
 
 
 def summary_row(
@@ -78,8 +79,16 @@ def evaluate_file(
         x_test, y_test = balanced_subset(x_test, y_test, test_per_class, seed)
     result = FileEvaluation(path=path, dataset=dataset)
     model_name = path.stem
+    for runtime in runtimes:  # a missing runtime is an error before any work
+        require_runtime(runtime)
     for runtime in runtimes:
-        runner = open_onnx(path, runtime, threads)
+        try:
+            runner = open_onnx(path, runtime, threads)
+        except ContractError:
+            raise
+        except ValueError as e:  # this runtime cannot compile this file: a row, not a crash
+            result.failures.append({"model": path.stem, "runtime": runtime, "error": str(e)})
+            continue
         info = runner.info
         check_images_fit(info, data.image_shape, dataset)
         if info.num_classes is not None and info.num_classes != data.num_classes:

@@ -282,7 +282,12 @@ def _run_model(name, config, data, splits, runtimes, folder, result, histories, 
     for runtime in runtimes:
         spec = get_runtime(runtime)
         if spec.kind == "onnx":
-            runner = open_onnx(onnx_path, runtime, config.threads)
+            try:
+                runner = open_onnx(onnx_path, runtime, config.threads)
+            except ValueError as e:  # e.g. OpenVINO has no ai.onnx.ml operators: a row
+                _log(f"{name} on {runtime}: FAILED: {e}")
+                result.failures.append({"model": name, "runtime": runtime, "error": str(e)})
+                continue
             extra = {"model_size_mb": size_mb}
         elif runs_natively(runtime, trained):
             runner = open_native(runtime, trained, config.threads)

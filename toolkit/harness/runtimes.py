@@ -115,6 +115,14 @@ def _ort_openvino() -> str | None:
     )
 
 
+@register_runtime("openvino", kind="onnx", provider="OpenVINO:CPU", device="cpu")
+def _openvino() -> str | None:
+    """Intel OpenVINO runtime reading the ONNX file directly (its CPU plugin)."""
+    if importlib.util.find_spec("openvino") is None:
+        return "openvino is not installed: pip install openvino (or `tox -e bench-openvino`)."
+    return None
+
+
 def _missing_module(module: str, extra: str) -> str | None:
     if importlib.util.find_spec(module) is None:
         return (
@@ -250,7 +258,7 @@ def _session_options(threads: int, profile_dir: str):
     return options
 
 
-def open_onnx(path: str | Path, runtime: str = "ort-cpu", threads: int | None = None) -> OnnxRunner:
+def open_onnx(path: str | Path, runtime: str = "ort-cpu", threads: int | None = None):
     """Load an ONNX file on one runtime, check the contract and where its nodes run.
 
     Args:
@@ -279,6 +287,10 @@ def open_onnx(path: str | Path, runtime: str = "ort-cpu", threads: int | None = 
         )
     spec = require_runtime(runtime)
     threads = threads or default_threads()
+    if spec.name == "openvino":
+        from toolkit.harness.openvino_runner import open_openvino
+
+        return open_openvino(path, runtime, threads)
     providers = [spec.provider] + ([CPU_PROVIDER] if spec.provider != CPU_PROVIDER else [])
     with tempfile.TemporaryDirectory(prefix="xrbench-profile-") as profile_dir:
         start = time.perf_counter()

@@ -1,0 +1,78 @@
+"""The `openvino` runtime: Intel's OpenVINO reading the ONNX file itself, without onnxruntime.
+
+The contract is read with onnxruntime's CPU provider (the harness always has onnxruntime),
+then OpenVINO compiles the file for its CPU plugin. OpenVINO has no ai.onnx.ml operators,
+so tree ensembles, SVMs and other scikit-learn graphs fail to compile: that is an error
+naming the file, recorded as a failed row, never a fallback.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from toolkit.harness.contract import INPUT_NAME, LABEL_NAME, SCORES_NAME, ModelInfo, check_contract
+
+OPENVINO_PROVIDER = "OpenVINO:CPU"
+
+
+@dataclass
+class OpenVinoRunner:
+    """A model compiled by OpenVINO for its CPU plugin."""
+
+    runtime: str
+    provider: str
+    info: ModelInfo
+    threads: int
+    load_time_s: float
+    placement: object
+    _request: object
+    _label: object
+    _scores: object
+
+    def predict(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(label, scores) for a batch of uint8 images."""
+        out = self._request.infer({INPUT_NAME: images})
+        return out[self._label], out[self._scores]
+
+
+def open_openvino(path: Path, runtime: str, threads: int) -> OpenVinoRunner:
+    """Compile ``path`` with OpenVINO on the CPU, with a latency hint and pinned threads.
+
+    Raises:
+        ContractError: the file does not follow the contract.
+        ValueError: OpenVINO cannot read or compile the file (names it and why).
+    """
+    import onnxruntime as ort
+    import openvino as ov
+
+    from toolkit.harness.runtimes import Placement
+
+    info = check_contract(ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]), path)
+    start = time.perf_counter()
+    core = ov.Core()
+    try:
+        compiled = core.compile_model(
+            str(path),
+            "CPU",
+            {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"},
+        )
+    except Exception as e:  # OpenVINO raises a bare RuntimeError subclass with a long report
+        first = " ".join(str(e).split())[:300]
+        raise ValueError(f"{path.name}: OpenVINO cannot compile this file: {first}") from e
+    load_time = time.perf_counter() - start
+    placement = Placement(nodes={OPENVINO_PROVIDER: 1.0}, time={OPENVINO_PROVIDER: 1.0})
+    return OpenVinoRunner(
+        runtime=runtime,
+        provider=OPENVINO_PROVIDER,
+        info=info,
+        threads=threads,
+        load_time_s=load_time,
+        placement=placement,
+        _request=compiled.create_infer_request(),
+        _label=compiled.output(LABEL_NAME),
+        _scores=compiled.output(SCORES_NAME),
+    )
