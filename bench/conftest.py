@@ -1,0 +1,136 @@
+"""pytest-benchmark suites over the ONNX files of one run folder x runtimes x batch sizes.
+
+Run through `python bench/run.py [RUN_DIR]` (what the tox bench envs call): it picks the run
+folder (the newest under runs/ when none is given), and saves the benchmark JSON and a tidy
+CSV into it. Timings go through the shared harness (toolkit.harness), so these numbers and
+`xrbench run`'s come from the same code.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from toolkit.harness import available_runtimes, list_runtimes
+
+DEFAULT_BATCH_SIZES = (1, 8, 32, 256, 1024)
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("xrbench")
+    group.addoption("--run-dir", help="run folder whose models/*.onnx are benchmarked")
+    group.addoption(
+        "--runtimes",
+        help="comma-separated ONNX runtimes (default: every ONNX runtime available here)",
+    )
+    group.addoption(
+        "--batch-sizes",
+        default=",".join(map(str, DEFAULT_BATCH_SIZES)),
+        help="comma-separated batch sizes (default: 1,8,32,256,1024)",
+    )
+    group.addoption("--threads", type=int, default=None, help="intra-op threads (default: all)")
+    group.addoption(
+        "--models", default=None, help="comma-separated model file stems (default: all)"
+    )
+
+
+def _run_dir(config) -> Path:
+    value = config.getoption("--run-dir")
+    if not value:
+        raise pytest.UsageError(
+            "pass --run-dir RUN_DIR (bench/run.py finds the newest run for you)"
+        )
+    path = Path(value)
+    if not (path / "models").is_dir():
+        raise pytest.UsageError(
+            f"{path} is not a run folder (no models/ in it); make one with `xrbench run`"
+        )
+    return path
+
+
+def _runtimes(config) -> list[str]:
+    value = config.getoption("--runtimes")
+    if value:
+        return [r.strip() for r in value.split(",") if r.strip()]
+    return [r for r in available_runtimes("onnx")]
+
+
+def pytest_generate_tests(metafunc):
+    config = metafunc.config
+    if "onnx_model" not in metafunc.fixturenames:
+        return
+    run_dir = _run_dir(config)
+    wanted = config.getoption("--models")
+    models = sorted((run_dir / "models").glob("*.onnx"))
+    if wanted:
+        keep = {m.strip() for m in wanted.split(",")}
+        models = [m for m in models if m.stem in keep]
+    params = []
+    for model in models:
+        for runtime in _runtimes(config):
+            if "batch_size" in metafunc.fixturenames:
+                for size in config.getoption("--batch-sizes").split(","):
+                    params.append(
+                        pytest.param(
+                            model, runtime, int(size), id=f"{model.stem}-{runtime}-bs{size}"
+                        )
+                    )
+            else:
+                params.append(pytest.param(model, runtime, id=f"{model.stem}-{runtime}"))
+    names = (
+        "onnx_model,runtime,batch_size"
+        if "batch_size" in metafunc.fixturenames
+        else "onnx_model,runtime"
+    )
+    metafunc.parametrize(names, params)
+
+
+@pytest.fixture(scope="session")
+def run_dir(pytestconfig) -> Path:
+    return _run_dir(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def test_images(run_dir):
+    """The run's test images (its dataset, from its manifest)."""
+    from toolkit.data import load_dataset
+
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    settings = manifest.get("settings", {})
+    data = load_dataset(
+        settings.get("dataset", "mnist"),
+        data_dir=settings.get("data_dir"),
+        image_size=settings.get("image_size"),
+    )
+    return data.x_test
+
+
+_RUNNERS: dict = {}
+
+
+@pytest.fixture
+def runner(onnx_model, runtime, pytestconfig):
+    """One session per (file, runtime), reused across batch sizes; unusable pairs skip with why."""
+    from toolkit.harness import open_onnx
+
+    key = (onnx_model, runtime)
+    if key not in _RUNNERS:
+        if runtime not in list_runtimes("onnx"):
+            pytest.skip(f"{runtime} is not an ONNX runtime")
+        try:
+            _RUNNERS[key] = open_onnx(onnx_model, runtime, pytestconfig.getoption("--threads"))
+        except Exception as e:  # noqa: BLE001 - recorded as the skip reason, the sweep goes on
+            _RUNNERS[key] = e
+    value = _RUNNERS[key]
+    if isinstance(value, Exception):
+        pytest.skip(f"{onnx_model.stem} on {runtime}: {value}")
+    return value
+
+
+def percentiles_ms(seconds) -> dict[str, float]:
+    """p50/p90/p99 in ms (pytest-benchmark itself reports none)."""
+    p50, p90, p99 = np.percentile(np.asarray(seconds) * 1e3, [50, 90, 99])
+    return {"p50_ms": float(p50), "p90_ms": float(p90), "p99_ms": float(p99)}

@@ -1,0 +1,58 @@
+"""The harness's cost over a bare `InferenceSession.run` loop at batch 1, side by side.
+
+Both loops call the same session on the same image; blocks alternate (harness, bare,
+harness, ...) so that drift of a noisy machine falls on both. The overhead is the ratio of
+the medians, reported in extra_info and printed.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from toolkit.harness import make_batch
+from toolkit.harness.contract import INPUT_NAME
+
+BLOCKS = 20
+CALLS_PER_BLOCK = 100
+
+
+def _time_block(call, batch) -> float:
+    start = time.perf_counter()
+    for _ in range(CALLS_PER_BLOCK):
+        call(batch)
+    return (time.perf_counter() - start) / CALLS_PER_BLOCK
+
+
+def test_harness_overhead_at_batch_1(benchmark, runner, onnx_model, runtime, test_images):
+    if runtime == "openvino":
+        pytest.skip("the bare loop here is onnxruntime's InferenceSession.run")
+    session = runner.session
+    batch = make_batch(test_images, 1)
+
+    def bare(images):
+        return session.run(None, {INPUT_NAME: images})
+
+    for call in (bare, runner.predict):  # warm both
+        _time_block(call, batch)
+    harness_s, bare_s = [], []
+    for _ in range(BLOCKS):
+        harness_s.append(_time_block(runner.predict, batch))
+        bare_s.append(_time_block(bare, batch))
+    overhead = float(np.median(harness_s) / np.median(bare_s) - 1)
+    benchmark.pedantic(runner.predict, args=(batch,), rounds=50, warmup_rounds=3)
+    benchmark.extra_info.update(
+        {
+            "model": onnx_model.stem,
+            "runtime": runtime,
+            "provider": runner.provider,
+            "batch_size": 1,
+            "threads": runner.threads,
+            "harness_median_ms": float(np.median(harness_s) * 1e3),
+            "bare_median_ms": float(np.median(bare_s) * 1e3),
+            "harness_overhead": overhead,
+        }
+    )
+    print(f"\n{onnx_model.stem} {runtime}: harness overhead {overhead:+.2%} at batch 1")
