@@ -209,6 +209,17 @@ def build_parser() -> argparse.ArgumentParser:
         "cnn:stages=2,width=16,dropout=0.1/0.2/0.5 (a '/'-list gives one value per layer).",
     )
     models.add_argument("--knobs", action="store_true", help="also list each model's knobs")
+    cmp_ = sub.add_parser(
+        "compare",
+        help="set runs side by side (machines, runtimes, thread counts) as latency ratios",
+        description="Compare every later run with the first: the ratio of median latencies "
+        "(later/first) for each model x runtime x batch size in both, with a 95%% bootstrap "
+        "interval over the raw timings; a ratio whose interval holds 1 is within noise.",
+    )
+    cmp_.add_argument(
+        "runs", nargs="+", type=Path, help="two or more run folders; the first is the base"
+    )
+    cmp_.add_argument("--json", action="store_true", help="print the comparison as JSON")
     sub.add_parser("runtimes", help="list runtimes and whether each can run here")
     ds = sub.add_parser(
         "datasets", help="list datasets, where they were found, how to get missing ones"
@@ -304,6 +315,38 @@ def cmd_eval(args) -> int:
     return 1 if result.failures else 0
 
 
+def cmd_compare(args) -> int:
+    from toolkit.compare import compare_runs
+
+    result = compare_runs(args.runs)
+    if args.json:
+        _print_json(
+            {
+                "runs": [str(p) for p in result.runs],
+                "differences": result.differences,
+                "rows": result.rows,
+            }
+        )
+        return 0
+    print(f"base: {result.runs[0]}")
+    for line in result.differences:
+        print(f"note: {line}")
+    rows = [{**r, "ci95": f"{r['ci_low']:.3f}-{r['ci_high']:.3f}"} for r in result.rows]
+    columns = [
+        "model",
+        "runtime",
+        "batch_size",
+        "run",
+        "base_p50_ms",
+        "p50_ms",
+        "ratio",
+        "ci95",
+        "verdict",
+    ]
+    print(format_table(rows, columns, digits=3))
+    return 0
+
+
 def cmd_models(args) -> int:
     from toolkit.models import get_model, list_models, model_knobs
 
@@ -360,6 +403,7 @@ def cmd_datasets(args) -> int:
 
 
 COMMANDS = {
+    "compare": cmd_compare,
     "run": cmd_run,
     "eval": cmd_eval,
     "models": cmd_models,
