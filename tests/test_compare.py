@@ -51,7 +51,7 @@ def test_compare_errors_name_the_problem(tmp_path, capsys):
     b = make_run(tmp_path / "b", {"other": {"ort-cpu": {"1": [0.001, 0.002]}}})
     assert main(["compare", str(a), str(b)]) == 2
     assert "in common" in capsys.readouterr().err
-    with pytest.raises(FileNotFoundError, match="timings.json"):
+    with pytest.raises(FileNotFoundError, match="not a complete run folder: manifest.json"):
         compare_runs([a, tmp_path])
     with pytest.raises(ValueError, match="in common"):
         compare_runs([a, b])
