@@ -67,19 +67,29 @@ def test_run_writes_a_complete_run_folder(digits_run):
         ("lr", "sklearn"),
         ("lenet5", "ort-cpu"),
         ("lenet5", "torch-cpu"),
+        ("lenet5@int8-dynamic", "ort-cpu"),  # precision variants are models of their own
+        ("lenet5@int8-static", "ort-cpu"),
     }
     n_test = str(manifest["data"]["n_test"])
     assert {r["batch_size"] for r in rows if r["metric"] == "latency_p50_ms"} == {"1", "16", n_test}
     parity = read_csv(folder / "parity.csv")
-    assert {p["model"] for p in parity} == {"lr", "lenet5"}
-    assert all(float(p["label_agreement"]) >= 0.99 for p in parity)
+    assert {p["model"] for p in parity} == {
+        "lr",
+        "lenet5",
+        "lenet5@int8-dynamic",
+        "lenet5@int8-static",
+    }
+    assert all(float(p["label_agreement"]) >= 0.99 for p in parity if "@" not in p["model"])
+    assert {"parameters", "flops_per_image", "train_time_s"} <= {
+        r["metric"] for r in rows if r["model"] == "lenet5"
+    }
     assert (folder / "confusion" / "lr__ort-cpu.csv").is_file()
     placement = read_csv(folder / "placement.csv")
     assert {(p["model"], p["runtime"], p["provider"]) for p in placement} >= {
         ("lr", "ort-cpu", "CPUExecutionProvider")
     }
     assert all(0 <= float(p["node_share"]) <= 1 for p in placement)
-    assert printed["run_dir"] == str(folder) and len(printed["summary"]) == 4
+    assert printed["run_dir"] == str(folder) and len(printed["summary"]) == 6
     assert not list(folder.rglob("*.tmp"))  # atomic writes leave no temporary files
 
 
@@ -188,3 +198,39 @@ def test_help_explains_the_commands():
     assert done.returncode == 0
     for word in ("run", "eval", "datasets", "models", "XRBENCH_DATA"):
         assert word in done.stdout
+
+
+@pytest.mark.slow
+def test_resume_completes_an_interrupted_run(tmp_path):
+    pytest.importorskip("sklearn")
+    done = xrbench(
+        "run",
+        "--dataset",
+        "digits",
+        "--models",
+        "lr",
+        "--batch-sizes",
+        "1",
+        "--budget",
+        "0.01",
+        "--out",
+        str(tmp_path),
+        "--name",
+        "r",
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    folder = tmp_path / "r"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["settings"]["models"] = ["lr", "dt"]  # as if the run had stopped after lr
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    done = xrbench("run", "--resume", str(folder))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "lr: done in the interrupted run, skipped" in done.stderr
+    rows = read_csv(folder / "results.csv")
+    assert sum(r["metric"] == "train_time_s" and r["model"] == "lr" for r in rows) == 1
+    assert {r["model"] for r in rows if r["metric"] == "accuracy"} == {"lr", "dt"}
+
+
+def test_resume_of_a_folder_that_is_no_run(tmp_path, capsys):
+    assert main(["run", "--resume", str(tmp_path)]) == 2
+    assert "no manifest.json" in capsys.readouterr().err

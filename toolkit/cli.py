@@ -87,6 +87,20 @@ def _model_list(text: str) -> list[str]:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def _precision_list(text: str) -> list[str]:
+    from exporters.quantize import QUANTIZERS
+
+    if text.strip() == "none":
+        return []
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    for name in names:
+        try:
+            QUANTIZERS.get(name)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+    return names
+
+
 def _add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dataset",
@@ -183,6 +197,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--out", default="runs", help="folder that holds run folders (default: runs)")
     run.add_argument("--name", help="name of the run folder (default: <UTC time>-<host>)")
+    run.add_argument(
+        "--precisions",
+        type=_precision_list,
+        default=None,
+        help="lower-precision copies of each PyTorch model, evaluated as models of their own: "
+        "int8-dynamic, int8-static, fp16, or 'none' (default: int8-dynamic,int8-static)",
+    )
+    run.add_argument(
+        "--resume",
+        type=Path,
+        metavar="RUN_DIR",
+        help="complete an interrupted run with its own settings, skipping finished models",
+    )
     _add_timing_options(run)
 
     ev = sub.add_parser(
@@ -255,8 +282,9 @@ def cmd_run(args) -> int:
         budget_s=args.budget,
         download=not args.no_download,
         progress=sys.stderr.isatty() or not args.json,
+        **({} if args.precisions is None else {"precisions": args.precisions}),
     )
-    result = run(config)
+    result = run(config, resume=args.resume)
     if args.json:
         _print_json(
             {

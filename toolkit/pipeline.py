@@ -1,8 +1,9 @@
 """`xrbench run`: load data, train, export, check parity, evaluate on every runtime, save.
 
 One model's failure (a converter that refuses it, a diverging net) is recorded and the run
-goes on with the next model; results.csv is rewritten after each model, so an interrupted
-run keeps what it finished.
+goes on with the next model; every table is rewritten after each model, so an interrupted
+run keeps what it finished, and `xrbench run --resume RUN_DIR` goes on with the models that
+are not done yet, with the settings of the run's manifest.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import traceback
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from toolkit.complexity import model_complexity
 from toolkit.data import balanced_subset, load_dataset, train_val_split
@@ -29,7 +32,7 @@ from toolkit.harness import (
 from toolkit.harness.evaluate import WHOLE_SET, evaluate_predictor, placement_rows
 from toolkit.manifest import build_manifest
 from toolkit.models import get_model, model_slug
-from toolkit.results import RunFolder, atomic_write_bytes
+from toolkit.results import RunFolder, atomic_write_bytes, read_csv
 
 DEFAULT_MODELS = ("lr", "dt", "rf", "svm", "lenet5")
 
@@ -56,6 +59,8 @@ class RunConfig:
     out: str = "runs"
     run_name: str | None = None
     budget_s: float = 1.0
+    precisions: Sequence[str] = ("int8-dynamic", "int8-static")  # variants of PyTorch models
+    calibration_images: int = 512
     download: bool = True
     progress: bool = True
 
@@ -103,15 +108,22 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def run(config: RunConfig) -> RunResult:
+def run(config: RunConfig, resume: str | Path | None = None) -> RunResult:
     """Train, export and measure every model of ``config`` into a new run folder.
+
+    Args:
+        config: what to run.
+        resume: an interrupted run folder to complete instead; its manifest's settings
+            replace ``config`` (except ``progress``), and models it finished are skipped.
 
     Raises:
         ValueError: an unknown model, runtime or bad parameter (before anything is trained).
         RuntimeUnavailable: a runtime asked for by name is missing here.
-        FileNotFoundError: the dataset cannot be found or fetched.
+        FileNotFoundError: the dataset cannot be found or fetched, or ``resume`` is no run.
     """
     started = time.perf_counter()
+    if resume is not None:
+        config = config_from_manifest(Path(resume), progress=config.progress)
     for name in config.models:
         require_framework(get_model(name))
     runtimes = resolve_runtimes(config.runtimes)
@@ -122,206 +134,305 @@ def run(config: RunConfig) -> RunResult:
                 f"runtimes not available here (skipped): {', '.join(skipped)}; "
                 "see `xrbench runtimes`"
             )
-    data = load_dataset(
-        config.dataset,
-        data_dir=config.data_dir,
-        image_size=config.image_size,
-        download=config.download,
-    )
-    x_train, y_train = data.x_train, data.y_train
-    if config.train_per_class:
-        x_train, y_train = balanced_subset(x_train, y_train, config.train_per_class, config.seed)
-    x_test, y_test = data.x_test, data.y_test
-    if config.test_per_class:
-        x_test, y_test = balanced_subset(x_test, y_test, config.test_per_class, config.seed)
-    x_fit, y_fit, x_val, y_val = train_val_split(x_train, y_train, config.val_fraction, config.seed)
-    folder = RunFolder.create(config.out, config.run_name)
-    settings = {k: v for k, v in asdict(config).items() if k not in ("progress",)}
-    folder.write_manifest(
-        build_manifest(
-            settings={**settings, "runtimes": runtimes},
-            data={
-                "source": data.source,
-                "n_train": len(x_fit),
-                "n_val": len(x_val),
-                "n_test": len(x_test),
-                "class_names": list(data.class_names),
-                "image_shape": list(data.image_shape),
-            },
-        )
-    )
-    _log(f"run folder: {folder.path}")
-    _log(
-        f"data: {config.dataset} from {data.source}: {len(x_fit)} train, "
-        f"{len(x_val)} validation, {len(x_test)} test"
-    )
-    result = RunResult(path=folder.path)
-    histories: dict[str, list] = {}
-    timings: dict[str, dict] = {}
+    job = _Run(config, runtimes, resume)
     for name in config.models:
+        if name in job.done:
+            _log(f"{name}: done in the interrupted run, skipped")
+            continue
         try:
-            _run_model(
-                name,
-                config,
-                data,
-                (x_fit, y_fit, x_val, y_val, x_test, y_test),
-                runtimes,
-                folder,
-                result,
-                histories,
-                timings,
-            )
+            job.run_model(name)
         except Exception as e:  # one model's failure is a row, not the end of the run
             _log(f"{name}: FAILED: {e}")
-            result.failures.append(
+            job.result.failures.append(
                 {
                     "model": name,
                     "error": f"{type(e).__name__}: {e}",
                     "traceback": traceback.format_exc(),
                 }
             )
+        job.save()
+    job.result.wall_time_s = time.perf_counter() - started
+    job.save()
+    return job.result
+
+
+def config_from_manifest(path: Path, progress: bool = True) -> RunConfig:
+    """The RunConfig an existing run folder was started with."""
+    manifest_path = path / "manifest.json"
+    if not manifest_path.is_file():
+        raise FileNotFoundError(
+            f"Cannot resume {path}: it has no manifest.json (not a run folder)."
+        )
+    import json
+
+    settings = json.loads(manifest_path.read_text()).get("settings", {})
+    known = {f for f in RunConfig.__dataclass_fields__}
+    values = {k: v for k, v in settings.items() if k in known and k != "progress"}
+    values["out"], values["run_name"] = str(path.parent), path.name
+    return RunConfig(**values, progress=progress)
+
+
+class _Run:
+    """The state of one run: its data splits, folder and the tables being filled."""
+
+    def __init__(self, config: RunConfig, runtimes: list[str], resume: str | Path | None):
+        self.config, self.runtimes = config, runtimes
+        data = load_dataset(
+            config.dataset,
+            data_dir=config.data_dir,
+            image_size=config.image_size,
+            download=config.download,
+        )
+        x_train, y_train = data.x_train, data.y_train
+        if config.train_per_class:
+            x_train, y_train = balanced_subset(
+                x_train, y_train, config.train_per_class, config.seed
+            )
+        x_test, y_test = data.x_test, data.y_test
+        if config.test_per_class:
+            x_test, y_test = balanced_subset(x_test, y_test, config.test_per_class, config.seed)
+        self.data = data
+        self.x_fit, self.y_fit, self.x_val, self.y_val = train_val_split(
+            x_train, y_train, config.val_fraction, config.seed
+        )
+        self.x_test, self.y_test = x_test, y_test
+        if resume is None:
+            self.folder = RunFolder.create(config.out, config.run_name)
+            self.folder.write_manifest(self._manifest())
+        else:
+            self.folder = RunFolder(Path(resume))
+        self.result = RunResult(path=self.folder.path)
+        self.histories: dict = {}
+        self.timings: dict = {}
+        self.done: set[str] = set()
+        if resume is not None:
+            self._load_previous()
+        _log(f"run folder: {self.folder.path}")
+        _log(
+            f"data: {config.dataset} from {data.source}: {len(self.x_fit)} train, "
+            f"{len(self.x_val)} validation, {len(x_test)} test"
+        )
+
+    def _manifest(self) -> dict:
+        settings = {k: v for k, v in asdict(self.config).items() if k != "progress"}
+        return build_manifest(
+            settings={**settings, "runtimes": self.runtimes},
+            data={
+                "source": self.data.source,
+                "n_train": len(self.x_fit),
+                "n_val": len(self.x_val),
+                "n_test": len(self.x_test),
+                "class_names": list(self.data.class_names),
+                "image_shape": list(self.data.image_shape),
+            },
+        )
+
+    def _load_previous(self) -> None:
+        """Tables of the interrupted run; a model with summary rows counts as done."""
+        import json
+
+        path = self.folder.path
+        summary = (
+            json.loads((path / "summary.json").read_text())
+            if (path / "summary.json").is_file()
+            else {}
+        )
+        self.result.summary = summary.get("summary", [])
+        self.done = {row["model"].split("@")[0] for row in self.result.summary}
+        for attr, name in (
+            ("rows", "results.csv"),
+            ("parity", "parity.csv"),
+            ("placement", "placement.csv"),
+        ):
+            if (path / name).is_file():
+                setattr(self.result, attr, read_csv(path / name))
+        for attr, name in (("histories", "history.json"), ("timings", "timings.json")):
+            if (path / name).is_file():
+                setattr(self, attr, json.loads((path / name).read_text()))
+
+    def save(self) -> None:
+        """Rewrite every table (atomically) with what is finished so far."""
+        folder, result = self.folder, self.result
         folder.write_results(result.rows)
         folder.write_parity(result.parity)
         folder.write_placement(result.placement)
-        folder.write_json("history.json", histories)
-        folder.write_json("timings.json", timings)
-        folder.write_json("summary.json", {"summary": result.summary, "failures": result.failures})
-    result.wall_time_s = time.perf_counter() - started
-    folder.write_json(
-        "summary.json",
-        {"summary": result.summary, "failures": result.failures, "wall_time_s": result.wall_time_s},
-    )
-    return result
-
-
-def _run_model(name, config, data, splits, runtimes, folder, result, histories, timings) -> None:
-    from exporters import check_parity, export_model, set_metadata
-    from exporters.metadata import contract_metadata
-    from toolkit.native import open_native, runs_natively
-    from toolkit.train import train_model
-
-    x_fit, y_fit, x_val, y_val, x_test, y_test = splits
-    _log(f"{name}: training on {len(x_fit)} images ...")
-    trained = train_model(
-        name,
-        dataset=config.dataset,
-        class_names=data.class_names,
-        x_train=x_fit,
-        y_train=y_fit,
-        x_val=x_val,
-        y_val=y_val,
-        seed=config.seed,
-        train_options={"epochs": config.epochs},
-        progress=config.progress,
-    )
-    histories[name] = {
-        "status": trained.status,
-        "device": trained.device,
-        "epochs": trained.history,
-        "curve": getattr(trained, "curve", []),
-    }
-    if trained.status not in TRAINED_OK:
-        raise RuntimeError(f"training {trained.status} (see history.json)")
-    _log(f"{name}: trained in {trained.train_time_s:.1f} s; exporting to ONNX ...")
-    model = export_model(trained)
-    onnx_path = folder.model_path(model_slug(name))
-    atomic_write_bytes(onnx_path, model.SerializeToString())
-    if trained.framework == "torch":
-        _save_weights(trained, folder.model_path(model_slug(name), ".safetensors"))
-    reference = open_onnx(onnx_path, "ort-cpu", config.threads)
-    parity = check_parity(trained.predict, reference.predict, x_test, y_test)
-    parity_row = {
-        "model": name,
-        "dataset": config.dataset,
-        "score_kind": trained.score_kind,
-        **parity,
-    }
-    result.parity.append(parity_row)
-    # the final file carries its own parity and the metrics measured at export
-    set_metadata(
-        model,
-        contract_metadata(
-            trained,
+        folder.write_json("history.json", self.histories)
+        folder.write_json("timings.json", self.timings)
+        folder.write_json(
+            "summary.json",
             {
-                "parity": parity,
-                "metrics_at_export": {
-                    "accuracy": parity["onnx_accuracy"],
-                    "native_accuracy": parity["native_accuracy"],
-                    "n_test": parity["n_samples"],
-                },
+                "summary": result.summary,
+                "failures": result.failures,
+                "wall_time_s": result.wall_time_s,
             },
-        ),
-    )
-    atomic_write_bytes(onnx_path, model.SerializeToString())
-    _log(
-        f"{name}: parity label agreement {parity['label_agreement']:.5f}, "
-        f"max |score diff| {parity['max_abs_score_diff']:.2e}; "
-        f"evaluating on {', '.join(runtimes)} ..."
-    )
-    size_mb = onnx_path.stat().st_size / 2**20
-    base = {
-        "model": name,
-        "dataset": config.dataset,
-        "runtime": "",
-        "provider": "",
-        "batch_size": "",
-        "threads": "",
-    }
-    complexity = model_complexity(trained)
-    result.rows += [
-        {**base, "metric": metric, "value": value}
-        for metric, value in complexity.items()
-        if value is not None
-    ]
-    result.rows += [
-        {**base, "metric": "train_time_s", "value": trained.train_time_s},
-        {**base, "metric": "parity_label_agreement", "value": parity["label_agreement"]},
-        {**base, "metric": "parity_max_abs_score_diff", "value": parity["max_abs_score_diff"]},
-    ]
-    timings[name] = {}
-    for runtime in runtimes:
-        spec = get_runtime(runtime)
-        if spec.kind == "onnx":
-            try:
-                runner = open_onnx(onnx_path, runtime, config.threads)
-            except ValueError as e:  # e.g. OpenVINO has no ai.onnx.ml operators: a row
-                _log(f"{name} on {runtime}: FAILED: {e}")
-                result.failures.append({"model": name, "runtime": runtime, "error": str(e)})
-                continue
-            extra = {"model_size_mb": size_mb}
-        elif runs_natively(runtime, trained):
-            runner = open_native(runtime, trained, config.threads)
-            extra = {}
-        else:
-            continue
-        evaluation = evaluate_predictor(
-            runner,
-            model=name,
-            dataset=config.dataset,
-            x_test=x_test,
-            y_test=y_test,
-            num_classes=data.num_classes,
-            batch_sizes=config.batch_sizes,
-            budget_s=config.budget_s,
-            extra_rows=extra,
         )
-        result.rows += evaluation.rows
-        result.placement += placement_rows(name, runtime, runner.placement)
-        folder.write_confusion(model_slug(name), runtime, evaluation.confusion, data.class_names)
-        timings[name][runtime] = {str(r.batch_size): r.seconds for r in evaluation.latency}
-        summary_extra = {
+
+    def run_model(self, name: str) -> None:
+        """Train, export, check parity and evaluate one model (and its precision variants)."""
+        from exporters import check_parity, export_model, set_metadata
+        from exporters.metadata import contract_metadata
+        from toolkit.train import train_model
+
+        config = self.config
+        _log(f"{name}: training on {len(self.x_fit)} images ...")
+        trained = train_model(
+            name,
+            dataset=config.dataset,
+            class_names=self.data.class_names,
+            x_train=self.x_fit,
+            y_train=self.y_fit,
+            x_val=self.x_val,
+            y_val=self.y_val,
+            seed=config.seed,
+            train_options={"epochs": config.epochs},
+            progress=config.progress,
+        )
+        self.histories[name] = {
+            "status": trained.status,
+            "device": trained.device,
+            "epochs": trained.history,
+            "curve": getattr(trained, "curve", []),
+        }
+        if trained.status not in TRAINED_OK:
+            raise RuntimeError(f"training {trained.status} (see history.json)")
+        _log(f"{name}: trained in {trained.train_time_s:.1f} s; exporting to ONNX ...")
+        model = export_model(trained)
+        onnx_path = self.folder.model_path(model_slug(name))
+        atomic_write_bytes(onnx_path, model.SerializeToString())
+        if trained.framework == "torch":
+            _save_weights(trained, self.folder.model_path(model_slug(name), ".safetensors"))
+        reference = open_onnx(onnx_path, "ort-cpu", config.threads)
+        parity = check_parity(trained.predict, reference.predict, self.x_test, self.y_test)
+        self.result.parity.append(
+            {"model": name, "dataset": config.dataset, "score_kind": trained.score_kind, **parity}
+        )
+        # the final file carries its own parity and the metrics measured at export
+        set_metadata(
+            model,
+            contract_metadata(
+                trained,
+                {
+                    "parity": parity,
+                    "metrics_at_export": {
+                        "accuracy": parity["onnx_accuracy"],
+                        "native_accuracy": parity["native_accuracy"],
+                        "n_test": parity["n_samples"],
+                    },
+                },
+            ),
+        )
+        atomic_write_bytes(onnx_path, model.SerializeToString())
+        _log(
+            f"{name}: parity label agreement {parity['label_agreement']:.5f}, "
+            f"max |score diff| {parity['max_abs_score_diff']:.2e}; "
+            f"evaluating on {', '.join(self.runtimes)} ..."
+        )
+        complexity = model_complexity(trained)
+        base = {
+            "model": name,
+            "dataset": config.dataset,
+            "runtime": "",
+            "provider": "",
+            "batch_size": "",
+            "threads": "",
+        }
+        self.result.rows += [
+            {**base, "metric": metric, "value": value}
+            for metric, value in complexity.items()
+            if value is not None
+        ]
+        self.result.rows += [
+            {**base, "metric": "train_time_s", "value": trained.train_time_s},
+            {**base, "metric": "parity_label_agreement", "value": parity["label_agreement"]},
+            {**base, "metric": "parity_max_abs_score_diff", "value": parity["max_abs_score_diff"]},
+        ]
+        flops = complexity["flops_per_image"]
+        extra = {
             "train_s": trained.train_time_s,
             "params": complexity["parameters"],
-            "mflops": None
-            if complexity["flops_per_image"] is None
-            else complexity["flops_per_image"] / 1e6,
-            "size_mb": size_mb if spec.kind == "onnx" else None,
-            "parity": parity["label_agreement"],
+            "mflops": None if flops is None else flops / 1e6,
         }
-        result.summary.append(
-            summary_row(name, runtime, runner.provider, evaluation, summary_extra)
+        self.evaluate(name, onnx_path, extra, parity["label_agreement"], trained)
+        if trained.framework == "torch":
+            for precision in config.precisions:
+                self.run_variant(name, onnx_path, reference, precision, extra)
+
+    def run_variant(
+        self, name: str, fp32_path: Path, reference, precision: str, extra: dict
+    ) -> None:
+        """A lower-precision copy of an exported file, as a model of its own."""
+        from exporters import check_parity
+        from exporters.quantize import make_variant
+
+        variant = f"{name}@{precision}"
+        path = self.folder.model_path(model_slug(variant))
+        rng = np.random.default_rng(self.config.seed)
+        pick = rng.choice(
+            len(self.x_fit), min(self.config.calibration_images, len(self.x_fit)), replace=False
         )
-        _log(f"{name} on {runtime}: accuracy {evaluation.quality['accuracy']:.4f}")
+        try:
+            make_variant(precision, fp32_path, path, self.x_fit[np.sort(pick)])
+            runner = open_onnx(path, "ort-cpu", self.config.threads)
+        except ValueError as e:
+            _log(f"{variant}: FAILED: {e}")
+            self.result.failures.append({"model": variant, "error": str(e)})
+            return
+        # parity of a variant is against the FP32 file it was made from
+        parity = check_parity(reference.predict, runner.predict, self.x_test, self.y_test)
+        self.result.parity.append(
+            {"model": variant, "dataset": self.config.dataset, "score_kind": "vs fp32", **parity}
+        )
+        _log(f"{variant}: label agreement with FP32 {parity['label_agreement']:.5f}")
+        self.evaluate(variant, path, {**extra, "train_s": None}, parity["label_agreement"], None)
+
+    def evaluate(self, name: str, onnx_path: Path, extra: dict, parity: float, trained) -> None:
+        """Measure one file on every ONNX runtime, and the trained model on its native one."""
+        from toolkit.native import open_native, runs_natively
+
+        size_mb = onnx_path.stat().st_size / 2**20
+        self.timings[name] = {}
+        for runtime in self.runtimes:
+            spec = get_runtime(runtime)
+            if spec.kind == "onnx":
+                try:
+                    runner = open_onnx(onnx_path, runtime, self.config.threads)
+                except ValueError as e:  # e.g. OpenVINO has no ai.onnx.ml operators: a row
+                    _log(f"{name} on {runtime}: FAILED: {e}")
+                    self.result.failures.append(
+                        {"model": name, "runtime": runtime, "error": str(e)}
+                    )
+                    continue
+                rows_extra = {"model_size_mb": size_mb}
+            elif trained is not None and runs_natively(runtime, trained):
+                runner, rows_extra = open_native(runtime, trained, self.config.threads), {}
+            else:
+                continue
+            evaluation = evaluate_predictor(
+                runner,
+                model=name,
+                dataset=self.config.dataset,
+                x_test=self.x_test,
+                y_test=self.y_test,
+                num_classes=self.data.num_classes,
+                batch_sizes=self.config.batch_sizes,
+                budget_s=self.config.budget_s,
+                extra_rows=rows_extra,
+            )
+            self.result.rows += evaluation.rows
+            self.result.placement += placement_rows(name, runtime, runner.placement)
+            self.folder.write_confusion(
+                model_slug(name), runtime, evaluation.confusion, self.data.class_names
+            )
+            self.timings[name][runtime] = {str(r.batch_size): r.seconds for r in evaluation.latency}
+            summary_extra = {
+                **extra,
+                "size_mb": size_mb if spec.kind == "onnx" else None,
+                "parity": parity,
+            }
+            self.result.summary.append(
+                summary_row(name, runtime, runner.provider, evaluation, summary_extra)
+            )
+            _log(f"{name} on {runtime}: accuracy {evaluation.quality['accuracy']:.4f}")
 
 
 def _save_weights(trained, path: Path) -> None:
