@@ -247,6 +247,23 @@ def build_parser() -> argparse.ArgumentParser:
         "runs", nargs="+", type=Path, help="two or more run folders; the first is the base"
     )
     cmp_.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    adv = sub.add_parser(
+        "advise",
+        help="which runtime and batch size to use per model, from a run's measurements",
+        description="For each model of a run: the fastest runtime at batch 1, the runtime and "
+        "batch size with the highest throughput, node placement, and the nets' share of the "
+        "machine's matrix-multiply peak. --sweep also times onnxruntime session options.",
+    )
+    adv.add_argument("run", type=Path, help="a run folder")
+    adv.add_argument(
+        "--sweep",
+        action="store_true",
+        help="time intra-op threads (1, 2, all) x graph optimisation levels on ort-cpu",
+    )
+    adv.add_argument(
+        "--models", help="comma-separated model file stems for the sweep (default: all)"
+    )
+    adv.add_argument("--json", action="store_true", help="print the advice as JSON")
     sub.add_parser("runtimes", help="list runtimes and whether each can run here")
     ds = sub.add_parser(
         "datasets", help="list datasets, where they were found, how to get missing ones"
@@ -375,6 +392,46 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_advise(args) -> int:
+    from toolkit.advise import recommend, sweep_session_options
+
+    advice = recommend(args.run)
+    sweep = []
+    if args.sweep:
+        models = args.models.split(",") if args.models else None
+        sweep = sweep_session_options(args.run, models=models)
+        from toolkit.results import atomic_write_json
+
+        atomic_write_json(args.run / "session_sweep.json", sweep)
+    if args.json:
+        _print_json({"advice": advice, "session_sweep": sweep})
+        return 0
+    columns = [
+        "model",
+        "latency_runtime",
+        "p50_ms@1",
+        "throughput_runtime",
+        "throughput_batch",
+        "ips",
+        "peak_share",
+        "placement",
+    ]
+    print(format_table(advice, columns))
+    if sweep:
+        best = [r for r in sweep if r["best"]]
+        print("\nsession options (ort-cpu): the fastest setting per model and batch size")
+        print(
+            format_table(best, ["model", "batch_size", "threads", "optimization", "latency_p50_ms"])
+        )
+        worst = max(sweep, key=lambda r: r["vs_best"])
+        print(
+            f"\nthe slowest setting is {worst['vs_best']:.2f}x the best "
+            f"({worst['model']}, batch {worst['batch_size']}, {worst['threads']} threads, "
+            f"optimisation {worst['optimization']}); full sweep: {args.run / 'session_sweep.json'}"
+        )
+    return 0
+
+
 def cmd_models(args) -> int:
     from toolkit.models import get_model, list_models, model_knobs
 
@@ -431,6 +488,7 @@ def cmd_datasets(args) -> int:
 
 
 COMMANDS = {
+    "advise": cmd_advise,
     "compare": cmd_compare,
     "run": cmd_run,
     "eval": cmd_eval,

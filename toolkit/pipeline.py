@@ -214,8 +214,10 @@ class _Run:
         )
 
     def _manifest(self) -> dict:
+        from toolkit.harness.peak import matmul_peak_flops
+
         settings = {k: v for k, v in asdict(self.config).items() if k != "progress"}
-        return build_manifest(
+        manifest = build_manifest(
             settings={**settings, "runtimes": self.runtimes},
             data={
                 "source": self.data.source,
@@ -226,6 +228,8 @@ class _Run:
                 "image_shape": list(self.data.image_shape),
             },
         )
+        manifest["hardware"].update(matmul_peak_flops())  # the ceiling for the nets' throughput
+        return manifest
 
     def _load_previous(self) -> None:
         """Tables of the interrupted run; a model with summary rows counts as done."""

@@ -245,10 +245,26 @@ def default_threads() -> int:
         return os.cpu_count() or 1
 
 
-def _session_options(threads: int, profile_dir: str):
+#: onnxruntime graph optimisation levels by the names the CLI and the sweep use.
+GRAPH_OPTIMIZATIONS = ("disable", "basic", "extended", "all")
+
+
+def _session_options(threads: int, profile_dir: str, optimization: str = "all"):
     import onnxruntime as ort
 
+    if optimization not in GRAPH_OPTIMIZATIONS:
+        raise ValueError(
+            f"The 'optimization' parameter must be one of {list(GRAPH_OPTIMIZATIONS)}. "
+            f"Got {optimization!r} instead."
+        )
     options = ort.SessionOptions()
+    levels = {
+        "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    }
+    options.graph_optimization_level = levels[optimization]
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -258,13 +274,19 @@ def _session_options(threads: int, profile_dir: str):
     return options
 
 
-def open_onnx(path: str | Path, runtime: str = "ort-cpu", threads: int | None = None):
+def open_onnx(
+    path: str | Path,
+    runtime: str = "ort-cpu",
+    threads: int | None = None,
+    optimization: str = "all",
+):
     """Load an ONNX file on one runtime, check the contract and where its nodes run.
 
     Args:
         path: a contract-following ONNX file.
         runtime: an 'onnx' kind runtime name, e.g. 'ort-cpu'.
         threads: intra-op threads (default: all usable cores); recorded with the results.
+        optimization: onnxruntime graph optimisation level (disable, basic, extended, all).
 
     Returns:
         A runner whose ``predict`` is timed by the harness.
@@ -296,7 +318,9 @@ def open_onnx(path: str | Path, runtime: str = "ort-cpu", threads: int | None = 
         start = time.perf_counter()
         try:
             session = ort.InferenceSession(
-                str(path), _session_options(threads, profile_dir), providers=providers
+                str(path),
+                _session_options(threads, profile_dir, optimization),
+                providers=providers,
             )
         except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph types
             raise ValueError(f"{path.name}: onnxruntime cannot load this file: {e}") from e
