@@ -295,7 +295,7 @@ class _Run:
             "status": trained.status,
             "device": trained.device,
             "epochs": trained.history,
-            "curve": getattr(trained, "curve", []),
+            "curve": trained.curve,
         }
         if trained.status not in TRAINED_OK:
             raise RuntimeError(f"training {trained.status} (see history.json)")

@@ -7,14 +7,12 @@ exported and the native baseline is the exported computation.
 
 from __future__ import annotations
 
-import copy
-import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from toolkit.models import create_model, get_model
+from toolkit.models import create_model, get_model, parse_model_spec
 from toolkit.preprocess import to_features
 
 
@@ -34,7 +32,8 @@ class TrainedModel:
     train_time_s: float
     device: str = "cpu"
     history: list[dict] = field(default_factory=list)
-    status: str = "ok"  # or "diverged"
+    curve: list[dict] = field(default_factory=list)
+    status: str = "ok"  # "early_stopped" (best epoch restored) or "diverged"
 
     @property
     def num_classes(self) -> int:
@@ -101,7 +100,8 @@ def train_model(
         x_val, y_val: the validation split (PyTorch models pick their best epoch on it).
         seed: seeds the model and the data order.
         params: model knobs (see the model's function); None values are ignored.
-        train_options: PyTorch training knobs (epochs, batch_size, lr) over the entry's defaults.
+        train_options: PyTorch training knobs (any TrainConfig field: optimizer, lr, schedule,
+            l1, weight_decay, patience, ...) over the entry's defaults.
         progress: show a progress bar for PyTorch epochs.
 
     Returns:
@@ -114,10 +114,15 @@ def train_model(
     model = create_model(
         name, image_shape=image_shape, num_classes=num_classes, seed=seed, **(params or {})
     )
-    config = {"model": name, "params": params or {}, "seed": seed, "n_train": int(len(x_train))}
+    spec_params = parse_model_spec(name)[1]
+    config = {
+        "model": name,
+        "params": {**spec_params, **(params or {})},
+        "seed": seed,
+        "n_train": int(len(x_train)),
+    }
     start = time.perf_counter()
-    history: list[dict] = []
-    status = "ok"
+    fitted = None
     if entry.framework == "sklearn":
         model.fit(to_features(x_train), y_train.astype(np.int64))
     else:
@@ -125,8 +130,7 @@ def train_model(
             **entry.train_defaults,
             **{k: v for k, v in (train_options or {}).items() if v is not None},
         }
-        config["train"] = options
-        model, history, status = fit_torch(
+        fitted, train_config = fit_torch(
             model,
             x_train,
             y_train,
@@ -134,10 +138,12 @@ def train_model(
             y_val,
             layout=layout,
             seed=seed,
+            options=options,
             progress=progress,
             label=name,
-            **options,
         )
+        model = fitted.module
+        config["train"] = asdict(train_config)
     return TrainedModel(
         name=name,
         framework=entry.framework,
@@ -149,8 +155,10 @@ def train_model(
         score_kind=entry.score_kind,
         config=config,
         train_time_s=time.perf_counter() - start,
-        history=history,
-        status=status,
+        device=fitted.device if fitted else "cpu",
+        history=fitted.history if fitted else [],
+        curve=fitted.curve if fitted else [],
+        status=fitted.status if fitted else "ok",
     )
 
 
@@ -165,84 +173,29 @@ def channel_stats(images: np.ndarray) -> tuple[list[float], list[float]]:
 
 def fit_torch(
     net,
-    x_train: np.ndarray,
-    y_train: np.ndarray,
-    x_val: np.ndarray | None,
-    y_val: np.ndarray | None,
+    x_train,
+    y_train,
+    x_val,
+    y_val,
     *,
     layout: str,
     seed: int,
-    epochs: int,
-    batch_size: int,
-    lr: float,
+    options: dict,
     progress: bool = True,
     label: str = "",
 ):
-    """Adam with cosine decay on in-memory tensors; keep the best epoch on validation.
+    """Wrap ``net`` in the contract module and train it with the engine.
 
     Returns:
-        (ContractModule in eval mode on the CPU, per-epoch history, status) where status is
-        'diverged' if the loss became NaN or infinite (training stops there).
+        The engine's FitResult and the TrainConfig it ran with.
     """
-    import torch
-    from tqdm.auto import tqdm
-
-    from toolkit.harness.runtimes import default_threads
+    from toolkit.engine import TrainConfig, fit
     from toolkit.nets import ContractModule
 
-    torch.manual_seed(seed)
-    torch.set_num_threads(default_threads())
+    config = TrainConfig.from_options(options)
     mean, std = channel_stats(x_train)
     module = ContractModule(net, mean, std, layout)
-    images = torch.from_numpy(np.ascontiguousarray(x_train))
-    labels = torch.from_numpy(y_train.astype(np.int64))
-    optimizer = torch.optim.Adam(module.parameters(), lr=lr)
-    n_batches = math.ceil(len(images) / batch_size)
-    # cosine decay to zero over the whole run, stepped per batch
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * n_batches)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    generator = torch.Generator().manual_seed(seed)
-    history: list[dict] = []
-    best_state, best_acc, status = None, -1.0, "ok"
-    bar = tqdm(
-        total=epochs * n_batches,
-        desc=f"train {label}",
-        unit="batch",
-        disable=not progress,
-        leave=False,
+    result = fit(
+        module, x_train, y_train, x_val, y_val, config, seed=seed, progress=progress, label=label
     )
-    for epoch in range(1, epochs + 1):
-        module.train()
-        start, total_loss = time.perf_counter(), 0.0
-        order = torch.randperm(len(images), generator=generator)
-        for i in range(n_batches):
-            idx = order[i * batch_size : (i + 1) * batch_size]
-            optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(module.logits(images[idx]), labels[idx])
-            if not torch.isfinite(loss):
-                status = "diverged"
-                break
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            total_loss += loss.item() * len(idx)
-            bar.update(1)
-        if status == "diverged":
-            break
-        record = {
-            "epoch": epoch,
-            "train_loss": total_loss / len(images),
-            "epoch_time_s": time.perf_counter() - start,
-        }
-        if x_val is not None and len(x_val):
-            module.eval()
-            val_labels, _ = torch_predict(module, x_val)
-            record["val_accuracy"] = float((val_labels == y_val).mean())
-            if record["val_accuracy"] > best_acc:
-                best_acc, best_state = record["val_accuracy"], copy.deepcopy(module.state_dict())
-        history.append(record)
-        bar.set_postfix({k: round(v, 4) for k, v in record.items() if k != "epoch"})
-    bar.close()
-    if best_state is not None:
-        module.load_state_dict(best_state)
-    return module.eval(), history, status
+    return result, config
