@@ -1,0 +1,171 @@
+"""The training engine: every optimizer and schedule steps, divergence is caught, early
+stopping restores the best weights, L1 shrinks weights, runs repeat with a seed.
+
+Parametrized over the registries, so a new optimizer or schedule is tested for free.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from toolkit.engine import OPTIMIZERS, SCHEDULES, TrainConfig, fit  # noqa: E402
+from toolkit.nets import MLP, ContractModule  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def data():
+    """200 8x8 images of 2 classes a small MLP can tell apart (bright top vs bright bottom)."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    x = rng.integers(0, 60, (200, 8, 8)).astype(np.uint8)
+    x[y == 0, :4] += 150
+    x[y == 1, 4:] += 150
+    return x[:160], y[:160], x[160:], y[160:]
+
+
+def module(seed=0):
+    torch.manual_seed(seed)
+    return ContractModule(MLP(64, 2, depth=1, width=16), [0.3], [0.3], "NHW")
+
+
+def weights(m):
+    return torch.cat([p.detach().flatten() for p in m.parameters()])
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS.names())
+def test_every_optimizer_steps_and_learns(optimizer, data):
+    x, y, xv, yv = data
+    before = weights(module())
+    lr = 0.05 if optimizer in ("sgd", "momentum", "nesterov", "adagrad") else 0.01
+    result = fit(
+        module(),
+        x,
+        y,
+        xv,
+        yv,
+        TrainConfig(epochs=3, batch_size=32, optimizer=optimizer, lr=lr, schedule="none"),
+        seed=0,
+        progress=False,
+    )
+    assert result.status == "ok" and len(result.history) == 3
+    assert not torch.equal(weights(result.module), before)
+    assert result.history[-1]["val_accuracy"] >= 0.9
+
+
+def _lrs(schedule, data, epochs=4, **kw):
+    x, y, xv, yv = data
+    config = TrainConfig(
+        epochs=epochs, batch_size=40, lr=0.1, optimizer="sgd", schedule=schedule, **kw
+    )
+    return [h["lr"] for h in fit(module(), x, y, xv, yv, config, seed=0, progress=False).history]
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES.names())
+def test_every_schedule_steps(schedule, data):
+    lrs = _lrs(schedule, data)
+    assert len(lrs) == 4 and all(0 <= lr <= 0.1 for lr in lrs)
+
+
+def test_schedules_follow_their_rule(data):
+    assert _lrs("none", data) == pytest.approx([0.1] * 4)
+    assert _lrs("step", data, step_size=2, gamma=0.5) == pytest.approx([0.1, 0.1, 0.05, 0.05])
+    assert _lrs("exponential", data, gamma=0.5) == pytest.approx([0.1, 0.05, 0.025, 0.0125])
+    assert _lrs("multistep", data, milestones=(1, 3), gamma=0.1) == pytest.approx(
+        [0.1, 0.01, 0.01, 0.001]
+    )
+    cosine = _lrs("cosine", data)
+    assert cosine == sorted(cosine, reverse=True) and cosine[-1] < 0.01
+
+
+def test_plateau_decays_when_validation_loss_stalls():
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([param], lr=0.1)
+    config = TrainConfig(schedule="plateau", plateau_patience=1, gamma=0.5)
+    schedule = SCHEDULES.get("plateau")(optimizer, config, 10)
+    assert schedule.interval == "val_loss"
+    for loss in (1.0, 0.9, 0.9, 0.9):  # better, then two stalled epochs
+        schedule.scheduler.step(loss)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.05)
+
+
+def test_plateau_and_patience_need_a_validation_set(data):
+    x, y, _, _ = data
+    for config in (TrainConfig(schedule="plateau"), TrainConfig(patience=2)):
+        with pytest.raises(ValueError, match="validation"):
+            fit(module(), x, y, None, None, config, seed=0, progress=False)
+
+
+def test_divergence_is_caught_not_raised(data):
+    x, y, xv, yv = data
+    config = TrainConfig(epochs=5, batch_size=16, optimizer="sgd", lr=1e6, schedule="none")
+    result = fit(module(), x, y, xv, yv, config, seed=0, progress=False)
+    assert result.status == "diverged"
+    assert len(result.history) < 5
+
+
+def test_early_stopping_restores_the_best_epoch(data):
+    x, y, xv, yv = data
+    # a learning rate that learns, then oscillates: validation peaks early
+    config = TrainConfig(
+        epochs=12, batch_size=16, optimizer="sgd", lr=3.0, schedule="none", patience=2
+    )
+    result = fit(module(), x, y, xv, yv, config, seed=0, progress=False)
+    accuracies = [h["val_accuracy"] for h in result.history]
+    best = int(np.argmax(accuracies)) + 1
+    assert result.best_epoch == best
+    restored = result.module
+    with torch.inference_mode():
+        labels, _ = restored(torch.from_numpy(xv))
+    assert float((labels.numpy() == yv).mean()) == pytest.approx(accuracies[best - 1])
+    if result.status == "early_stopped":
+        assert len(result.history) < 12
+
+
+def test_l1_penalty_shrinks_weights(data):
+    x, y, xv, yv = data
+    plain = fit(
+        module(), x, y, xv, yv, TrainConfig(epochs=10, lr=0.01, l1=0.0), seed=0, progress=False
+    )
+    sparse = fit(
+        module(), x, y, xv, yv, TrainConfig(epochs=10, lr=0.01, l1=0.2), seed=0, progress=False
+    )
+    w_plain = plain.module.net.layers[1].weight.abs().sum()
+    w_sparse = sparse.module.net.layers[1].weight.abs().sum()
+    assert w_sparse < 0.8 * w_plain
+    fit(
+        module(),
+        x,
+        y,
+        xv,
+        yv,
+        TrainConfig(epochs=1, weight_decay=1e-3, optimizer="adamw"),
+        seed=0,
+        progress=False,
+    )
+
+
+def test_same_seed_same_weights_and_curves(data):
+    x, y, xv, yv = data
+    config = TrainConfig(epochs=2, batch_size=32, log_every=2)
+    a = fit(module(), x, y, xv, yv, config, seed=3, progress=False)
+    b = fit(module(), x, y, xv, yv, config, seed=3, progress=False)
+    assert torch.equal(weights(a.module), weights(b.module))
+    assert [c["train_loss"] for c in a.curve] == [c["train_loss"] for c in b.curve]
+    assert len(a.curve) == (2 * 5) // 2 and a.device == "cpu"
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"optimiser": "adam"}, "Unknown training option 'optimiser'.*Did you mean 'optimizer'"),
+        ({"optimizer": "adamx"}, "'optimizer' parameter of TrainConfig must be one of"),
+        ({"lr": -1}, "'lr' parameter"),
+        ({"schedule": "linear"}, "'schedule' parameter"),
+    ],
+)
+def test_bad_options_name_the_key(options, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig.from_options(options)
