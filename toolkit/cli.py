@@ -101,6 +101,45 @@ def _precision_list(text: str) -> list[str]:
     return names
 
 
+def _train_options(text: str) -> dict:
+    from dataclasses import fields
+
+    from toolkit.engine import TrainConfig
+
+    types = {f.name: type(f.default) for f in fields(TrainConfig)}
+    options: dict = {}
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        key, eq, raw = item.partition("=")
+        if not eq or key not in types:
+            raise argparse.ArgumentTypeError(
+                f"{item!r}: expected KEY=VALUE with KEY one of {', '.join(types)}"
+            )
+        kind = types[key]
+        try:
+            if kind is bool:
+                value = raw.lower() in ("1", "true", "yes")
+            elif kind is tuple:
+                value = tuple(int(v) for v in raw.split("/"))
+            elif kind in (int, float):
+                value = kind(raw)
+            elif raw == "none" and key == "patience":
+                value = None
+            elif key == "patience":
+                value = int(raw)
+            else:
+                value = raw
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{key} must be a {kind.__name__}; got {raw!r}"
+            ) from None
+        options[key] = value
+    try:
+        TrainConfig.from_options(options)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return options
+
+
 def _add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dataset",
@@ -194,6 +233,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--epochs", type=_positive_int, help="epochs for the PyTorch models (default: per model)"
+    )
+    run.add_argument(
+        "--train",
+        type=_train_options,
+        default=None,
+        metavar="KEY=VALUE,...",
+        help="training options of the PyTorch models, e.g. optimizer=sgd,lr=0.1,schedule=step,"
+        "l1=1e-5,weight_decay=1e-4,patience=3 (optimizers: sgd, momentum, nesterov, adagrad, "
+        "rmsprop, adam, adamw; schedules: none, step, multistep, exponential, cosine, plateau)",
     )
     run.add_argument("--out", default="runs", help="folder that holds run folders (default: runs)")
     run.add_argument("--name", help="name of the run folder (default: <UTC time>-<host>)")
@@ -300,6 +348,7 @@ def cmd_run(args) -> int:
         download=not args.no_download,
         progress=sys.stderr.isatty() or not args.json,
         **({} if args.precisions is None else {"precisions": args.precisions}),
+        train_options=args.train or {},
     )
     result = run(config, resume=args.resume)
     if args.json:

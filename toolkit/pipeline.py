@@ -54,6 +54,7 @@ class RunConfig:
     test_per_class: int | None = None
     val_fraction: float = 0.1
     epochs: int | None = None
+    train_options: dict = field(default_factory=dict)  # TrainConfig knobs for PyTorch models
     image_size: int | None = None
     data_dir: str | None = None
     out: str = "runs"
@@ -288,7 +289,7 @@ class _Run:
             x_val=self.x_val,
             y_val=self.y_val,
             seed=config.seed,
-            train_options={"epochs": config.epochs},
+            train_options={**config.train_options, "epochs": config.epochs},
             progress=config.progress,
         )
         self.histories[name] = {
