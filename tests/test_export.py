@@ -132,3 +132,20 @@ def test_parameters_and_flops_are_known(exported):
     trained, _ = exported
     complexity = model_complexity(trained)
     assert complexity["parameters"] > 0 and complexity["flops_per_image"] > 0
+
+
+def test_saved_model_reloads_without_pickle(exported, digits):
+    from toolkit.saved import load_trained, save_trained
+
+    trained, path = exported
+    save_trained(trained, path)
+    reloaded = load_trained(path)
+    assert (reloaded.name, reloaded.framework, reloaded.layout) == (
+        trained.name,
+        trained.framework,
+        "NHW",
+    )
+    labels, scores = reloaded.predict(digits.x_test)
+    want_labels, want_scores = trained.predict(digits.x_test)
+    np.testing.assert_array_equal(labels, want_labels)
+    np.testing.assert_allclose(scores, want_scores, atol=1e-6)

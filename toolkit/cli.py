@@ -312,6 +312,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--models", help="comma-separated model file stems for the sweep (default: all)"
     )
     adv.add_argument("--json", action="store_true", help="print the advice as JSON")
+    exp = sub.add_parser(
+        "export",
+        help="re-export a model of a run from its saved weights, without retraining",
+        description="Rebuild the trained model from <model>.safetensors or <model>.skops beside "
+        "an xrbench ONNX file and export it again (e.g. after an exporter or opset change).",
+    )
+    exp.add_argument("model", type=Path, help="an ONNX file written by `xrbench run`")
+    exp.add_argument("--out", type=Path, required=True, help="where to write the new ONNX file")
     sub.add_parser("runtimes", help="list runtimes and whether each can run here")
     ds = sub.add_parser(
         "datasets", help="list datasets, where they were found, how to get missing ones"
@@ -481,6 +489,26 @@ def cmd_advise(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    import onnx
+
+    from exporters import export_model
+    from toolkit.results import atomic_write_bytes
+    from toolkit.saved import load_trained
+
+    if args.out.resolve() == args.model.resolve():
+        raise ValueError(f"--out {args.out} is the source file; choose another path.")
+    trained = load_trained(args.model)
+    source = {
+        p.key: p.value for p in onnx.load(str(args.model), load_external_data=False).metadata_props
+    }
+    kept = {k: source[k] for k in ("parity", "metrics_at_export") if k in source}
+    model = export_model(trained, kept)
+    atomic_write_bytes(args.out, model.SerializeToString())
+    print(f"re-exported {trained.name} ({trained.framework}) to {args.out}")
+    return 0
+
+
 def cmd_models(args) -> int:
     from toolkit.models import get_model, list_models, model_knobs
 
@@ -538,6 +566,7 @@ def cmd_datasets(args) -> int:
 
 COMMANDS = {
     "advise": cmd_advise,
+    "export": cmd_export,
     "compare": cmd_compare,
     "run": cmd_run,
     "eval": cmd_eval,

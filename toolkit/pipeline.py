@@ -33,6 +33,7 @@ from toolkit.harness.evaluate import WHOLE_SET, evaluate_predictor, placement_ro
 from toolkit.manifest import build_manifest
 from toolkit.models import get_model, model_slug
 from toolkit.results import RunFolder, atomic_write_bytes, read_csv
+from toolkit.saved import save_trained
 
 DEFAULT_MODELS = ("lr", "dt", "rf", "svm", "lenet5")
 
@@ -304,8 +305,7 @@ class _Run:
         model = export_model(trained)
         onnx_path = self.folder.model_path(model_slug(name))
         atomic_write_bytes(onnx_path, model.SerializeToString())
-        if trained.framework == "torch":
-            _save_weights(trained, self.folder.model_path(model_slug(name), ".safetensors"))
+        save_trained(trained, onnx_path)  # for native benchmarks and re-export
         reference = open_onnx(onnx_path, "ort-cpu", config.threads)
         parity = check_parity(trained.predict, reference.predict, self.x_test, self.y_test)
         self.result.parity.append(
@@ -438,13 +438,3 @@ class _Run:
                 summary_row(name, runtime, runner.provider, evaluation, summary_extra)
             )
             _log(f"{name} on {runtime}: accuracy {evaluation.quality['accuracy']:.4f}")
-
-
-def _save_weights(trained, path: Path) -> None:
-    """Weights as safetensors next to the ONNX file, so a model can be re-exported later."""
-    from safetensors.torch import save
-
-    state = {k: v.contiguous() for k, v in trained.model.state_dict().items()}
-    atomic_write_bytes(
-        path, save(state, metadata={"model": trained.name, "layout": trained.layout})
-    )
