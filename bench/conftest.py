@@ -58,8 +58,38 @@ def _runtimes(config) -> list[str]:
     return [r for r in available_runtimes("onnx")]
 
 
+def _native_params(config) -> list:
+    """(ONNX file with saved weights, its native runtime, batch size) triples."""
+    from toolkit.native import NATIVE_FRAMEWORK
+    from toolkit.saved import WEIGHT_SUFFIXES
+
+    run_dir = _run_dir(config)
+    wanted = config.getoption("--models")
+    params = []
+    for model in sorted((run_dir / "models").glob("*.onnx")):
+        if wanted and model.stem not in {m.strip() for m in wanted.split(",")}:
+            continue
+        framework = next(
+            (f for f, suffix in WEIGHT_SUFFIXES.items() if model.with_suffix(suffix).is_file()),
+            None,
+        )
+        if framework is None:
+            continue  # precision variants and foreign files have no native model
+        for runtime, fw in NATIVE_FRAMEWORK.items():
+            if fw != framework:
+                continue
+            for size in config.getoption("--batch-sizes").split(","):
+                params.append(
+                    pytest.param(model, runtime, int(size), id=f"{model.stem}-{runtime}-bs{size}")
+                )
+    return params
+
+
 def pytest_generate_tests(metafunc):
     config = metafunc.config
+    if "native_model" in metafunc.fixturenames:
+        metafunc.parametrize("native_model,runtime,batch_size", _native_params(config))
+        return
     if "onnx_model" not in metafunc.fixturenames:
         return
     run_dir = _run_dir(config)
@@ -134,3 +164,28 @@ def percentiles_ms(seconds) -> dict[str, float]:
     """p50/p90/p99 in ms (pytest-benchmark itself reports none)."""
     p50, p90, p99 = np.percentile(np.asarray(seconds) * 1e3, [50, 90, 99])
     return {"p50_ms": float(p50), "p90_ms": float(p90), "p99_ms": float(p99)}
+
+
+@pytest.fixture
+def native_runner(native_model, runtime, pytestconfig):
+    """The saved model reloaded in its own framework; unavailable runtimes skip with why."""
+    from toolkit.harness import get_runtime
+    from toolkit.native import open_native
+    from toolkit.saved import load_trained
+
+    key = (native_model, runtime)
+    if key not in _RUNNERS:
+        missing = get_runtime(runtime).missing()
+        if missing:
+            _RUNNERS[key] = RuntimeError(missing)
+        else:
+            try:
+                _RUNNERS[key] = open_native(
+                    runtime, load_trained(native_model), pytestconfig.getoption("--threads")
+                )
+            except Exception as e:  # noqa: BLE001 - recorded as the skip reason
+                _RUNNERS[key] = e
+    value = _RUNNERS[key]
+    if isinstance(value, Exception):
+        pytest.skip(f"{native_model.stem} on {runtime}: {value}")
+    return value
