@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import warnings
 
 import numpy as np
 import onnx
@@ -31,7 +32,9 @@ def export_sklearn(trained: TrainedModel) -> onnx.ModelProto:
     final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
     sample = np.zeros((2, n_features), dtype=np.float32)
     try:
-        with _integer_missing_flags():
+        # skl2onnx reads SVC.probA_/probB_, which scikit-learn 1.9 deprecates noisily
+        with _integer_missing_flags(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*probA_|.*probB_", category=FutureWarning)
             model = to_onnx(
                 estimator,
                 sample,

@@ -15,6 +15,15 @@ from toolkit.engine import OPTIMIZERS, SCHEDULES, TrainConfig, fit  # noqa: E402
 from toolkit.nets import MLP, ContractModule  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def one_thread(monkeypatch):
+    """Tiny models gain nothing from more threads, and on a busy machine OpenMP threads
+    that wait for a taken core make every step ~1000x slower: train these on one."""
+    from toolkit.harness import runtimes
+
+    monkeypatch.setattr(runtimes, "default_threads", lambda: 1)
+
+
 @pytest.fixture(scope="module")
 def data():
     """200 8x8 images of 2 classes a small MLP can tell apart (bright top vs bright bottom)."""
@@ -122,6 +131,59 @@ def test_early_stopping_restores_the_best_epoch(data):
     assert float((labels.numpy() == yv).mean()) == pytest.approx(accuracies[best - 1])
     if result.status == "early_stopped":
         assert len(result.history) < 12
+
+
+def test_best_accuracy_epoch_is_restored_and_patience_stops(data, monkeypatch):
+    """Scripted validation: accuracy peaks at epoch 2 (tied at 4: the earlier wins) and the
+    loss stops improving after epoch 2, so patience 3 stops after epoch 5."""
+    from toolkit import engine
+
+    x, y, xv, yv = data
+    losses = iter([1.0, 0.9, 0.95, 0.97, 0.99, 0.5, 0.4, 0.3])
+    accuracies = iter([0.5, 0.8, 0.7, 0.8, 0.6, 0.9, 0.9, 0.9])
+    snapshots = []
+
+    def scripted(module, images, labels):
+        snapshots.append(weights(module).clone())
+        return next(losses), next(accuracies)
+
+    monkeypatch.setattr(engine, "_evaluate", scripted)
+    config = TrainConfig(epochs=8, batch_size=32, lr=0.01, patience=3)
+    result = fit(module(), x, y, xv, yv, config, seed=0, progress=False)
+    assert result.status == "early_stopped" and len(result.history) == 5
+    assert result.best_epoch == 2
+    assert torch.equal(weights(result.module), snapshots[1])
+    assert not torch.equal(snapshots[1], snapshots[-1])
+    assert not result.module.training and weights(result.module).device.type == "cpu"
+
+
+def test_train_model_records_config_curve_and_repeats(monkeypatch):
+    from toolkit.data import load_dataset
+    from toolkit.train import train_model
+
+    digits = load_dataset("digits")
+    x, y = digits.x_train[:200], digits.y_train[:200]
+
+    def train(**options):
+        return train_model(
+            "lenet5",
+            dataset="digits",
+            class_names=digits.class_names,
+            x_train=x,
+            y_train=y,
+            x_val=digits.x_test[:50],
+            y_val=digits.y_test[:50],
+            seed=1,
+            train_options={"epochs": 1, "log_every": 1, "lr": None, **options},
+            progress=False,
+        )
+
+    a, b = train(), train()
+    assert a.status == "ok" and a.device == "cpu" and len(a.curve) == 2  # 200 / 128
+    assert a.config["train"]["epochs"] == 1 and a.config["train"]["lr"] == 1e-3  # defaults
+    assert torch.equal(weights(a.model), weights(b.model))  # initial weights seeded too
+    with pytest.raises(ValueError, match="'epoch'"):
+        train(epoch=3)
 
 
 def test_l1_penalty_shrinks_weights(data):

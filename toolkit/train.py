@@ -111,6 +111,21 @@ def train_model(
     image_shape = tuple(x_train.shape[1:])
     layout = "NHWC" if len(image_shape) == 3 else "NHW"
     num_classes = len(class_names)
+    train_config = None
+    if entry.framework == "torch":
+        import torch
+
+        from toolkit.engine import TrainConfig
+
+        # checked before any work, so a wrong option fails at once and names itself
+        train_config = TrainConfig.from_options(
+            {
+                **entry.train_defaults,
+                **{k: v for k, v in (train_options or {}).items() if v is not None},
+            }
+        )
+        # the zoo's builders draw their initial weights from torch's global generator
+        torch.manual_seed(seed)
     model = create_model(
         name, image_shape=image_shape, num_classes=num_classes, seed=seed, **(params or {})
     )
@@ -126,11 +141,7 @@ def train_model(
     if entry.framework == "sklearn":
         model.fit(to_features(x_train), y_train.astype(np.int64))
     else:
-        options = {
-            **entry.train_defaults,
-            **{k: v for k, v in (train_options or {}).items() if v is not None},
-        }
-        fitted, train_config = fit_torch(
+        fitted = fit_torch(
             model,
             x_train,
             y_train,
@@ -138,7 +149,7 @@ def train_model(
             y_val,
             layout=layout,
             seed=seed,
-            options=options,
+            config=train_config,
             progress=progress,
             label=name,
         )
@@ -173,29 +184,39 @@ def channel_stats(images: np.ndarray) -> tuple[list[float], list[float]]:
 
 def fit_torch(
     net,
-    x_train,
-    y_train,
-    x_val,
-    y_val,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray | None,
+    y_val: np.ndarray | None,
     *,
     layout: str,
     seed: int,
-    options: dict,
+    config,
     progress: bool = True,
     label: str = "",
 ):
-    """Wrap ``net`` in the contract module and train it with the engine.
+    """Wrap ``net`` in the contract module and train it with :func:`toolkit.engine.fit`.
+
+    The normalisation statistics come from the training images and live in the module,
+    so the module trained is the module exported.
+
+    Args:
+        net: a zoo network taking normalised float NCHW input.
+        x_train, y_train, x_val, y_val: as :func:`toolkit.engine.fit` takes them.
+        layout: "NHW" or "NHWC", the contract's input layout.
+        seed: seeds the data order and everything else random in training.
+        config: the :class:`toolkit.engine.TrainConfig` to train with.
+        progress: show a progress bar.
+        label: the bar's name.
 
     Returns:
-        The engine's FitResult and the TrainConfig it ran with.
+        The engine's :class:`toolkit.engine.FitResult`.
     """
-    from toolkit.engine import TrainConfig, fit
+    from toolkit.engine import fit
     from toolkit.nets import ContractModule
 
-    config = TrainConfig.from_options(options)
     mean, std = channel_stats(x_train)
     module = ContractModule(net, mean, std, layout)
-    result = fit(
+    return fit(
         module, x_train, y_train, x_val, y_val, config, seed=seed, progress=progress, label=label
     )
-    return result, config
