@@ -234,3 +234,39 @@ def test_resume_completes_an_interrupted_run(tmp_path):
 def test_resume_of_a_folder_that_is_no_run(tmp_path, capsys):
     assert main(["run", "--resume", str(tmp_path)]) == 2
     assert "no manifest.json" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_advise_reads_a_run(digits_run):
+    folder, _ = digits_run
+    done = xrbench("advise", str(folder), "--json")
+    assert done.returncode == 0, done.stderr
+    advice = {a["model"]: a for a in json.loads(done.stdout)["advice"]}
+    assert {"lr", "lenet5", "lenet5@int8-static"} <= set(advice)
+    assert advice["lr"]["latency_runtime"] in ("ort-cpu", "sklearn")
+    assert advice["lenet5"]["throughput_batch"] >= 1
+    assert 0 < advice["lenet5"]["peak_share"] < 1  # FLOPs x throughput under the matmul peak
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["hardware"]["matmul_peak_flops"] > 1e8
+
+
+@pytest.mark.slow
+def test_export_again_from_saved_weights(digits_run, tmp_path):
+    folder, _ = digits_run
+    out = tmp_path / "again.onnx"
+    done = xrbench("export", str(folder / "models" / "lenet5.onnx"), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    again = xrbench("eval", str(out), "--dataset", "digits", "--batch-sizes", "1", "--json")
+    first = xrbench(
+        "eval",
+        str(folder / "models" / "lenet5.onnx"),
+        "--dataset",
+        "digits",
+        "--batch-sizes",
+        "1",
+        "--json",
+    )
+    assert (
+        json.loads(again.stdout)["summary"][0]["accuracy"]
+        == json.loads(first.stdout)["summary"][0]["accuracy"]
+    )
