@@ -312,6 +312,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--models", help="comma-separated model file stems for the sweep (default: all)"
     )
     adv.add_argument("--json", action="store_true", help="print the advice as JSON")
+    adv.add_argument(
+        "--plot",
+        action="store_true",
+        help="also draw figures/pareto_ort-cpu_bs1.png (accuracy vs latency)",
+    )
     exp = sub.add_parser(
         "export",
         help="re-export a model of a run from its saved weights, without retraining",
@@ -460,6 +465,10 @@ def cmd_advise(args) -> int:
         from toolkit.results import atomic_write_json
 
         atomic_write_json(args.run / "session_sweep.json", sweep)
+    if args.plot:
+        from toolkit.figures import pareto_figure
+
+        print(f"figure: {pareto_figure(args.run)}", file=sys.stderr)
     if args.json:
         _print_json({"advice": advice, "session_sweep": sweep})
         return 0
