@@ -86,7 +86,10 @@ def main(argv: list[str] | None = None) -> int:
         help="benchmark only this runtime, and skip (exit 0, with the reason) where it "
         "cannot run here, e.g. ort-cuda without a GPU",
     )
+    parser.add_argument("-k", dest="keyword", help="pytest -k expression (which benchmarks)")
     args, pytest_args = parser.parse_known_args(argv)
+    if args.keyword:
+        pytest_args = ["-k", args.keyword, *pytest_args]
     run_dir = Path(args.run_dir) if args.run_dir else newest_run(Path(args.runs_root))
     if run_dir is None:
         print(
