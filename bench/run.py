@@ -29,6 +29,8 @@ METRICS = {
     "p99_ms": "latency_p99_ms",
     "throughput_ips": "throughput_ips",
     "harness_overhead": "harness_overhead",
+    "node_share_on_provider": "node_share_on_provider",
+    "time_share_on_provider": "time_share_on_provider",
 }
 
 
