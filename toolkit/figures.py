@@ -64,13 +64,14 @@ def pareto_figure(run_dir: str | Path, runtime: str = "ort-cpu", batch_size: int
             color="tab:red" if p["pareto"] else "tab:blue",
             zorder=3,
         )
-        ax.annotate(
-            p["model"],
-            (p["latency_ms"], p["accuracy"] * 100),
-            fontsize=8,
-            xytext=(4, 3),
-            textcoords="offset points",
-        )
+        if p["pareto"] or not quantized:  # dominated variants stay unlabelled squares
+            ax.annotate(
+                p["model"],
+                (p["latency_ms"], p["accuracy"] * 100),
+                fontsize=8,
+                xytext=(4, 3),
+                textcoords="offset points",
+            )
     front = sorted((p for p in points if p["pareto"]), key=lambda p: p["latency_ms"])
     ax.plot(
         [p["latency_ms"] for p in front],
