@@ -8,7 +8,6 @@ CSV into it. Timings go through the shared harness (toolkit.harness), so these n
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -125,17 +124,10 @@ def run_dir(pytestconfig) -> Path:
 
 @pytest.fixture(scope="session")
 def test_images(run_dir):
-    """The run's test images (its dataset, from its manifest)."""
-    from toolkit.data import load_dataset
+    """The run's test images: its dataset and test subset, from its manifest."""
+    from toolkit.pipeline import run_test_set
 
-    manifest = json.loads((run_dir / "manifest.json").read_text())
-    settings = manifest.get("settings", {})
-    data = load_dataset(
-        settings.get("dataset", "mnist"),
-        data_dir=settings.get("data_dir"),
-        image_size=settings.get("image_size"),
-    )
-    return data.x_test
+    return run_test_set(run_dir)[0]
 
 
 _RUNNERS: dict = {}

@@ -105,6 +105,7 @@ def make_variant(name: str, fp32_path: Path, out_path: Path, calibration: np.nda
         ValueError: unknown variant, or onnxruntime could not quantize this graph.
     """
     from toolkit.results import atomic_write_bytes
+    from toolkit.saved import onnx_metadata
 
     quantize = QUANTIZERS.get(name)
     with tempfile.TemporaryDirectory() as tmp:
@@ -114,11 +115,10 @@ def make_variant(name: str, fp32_path: Path, out_path: Path, calibration: np.nda
         except Exception as e:  # quantizers raise many types on graphs they cannot handle
             raise ValueError(f"{fp32_path.name}: {name} quantization failed: {e}") from e
         model = onnx.load(str(work))
-    source = onnx.load(str(fp32_path), load_external_data=False).metadata_props
     kept = {p.key for p in model.metadata_props}
-    for prop in source:
-        if prop.key not in kept:
-            model.metadata_props.add(key=prop.key, value=prop.value)
+    for key, value in onnx_metadata(fp32_path).items():
+        if key not in kept:
+            model.metadata_props.add(key=key, value=value)
     model.metadata_props.add(key="precision", value=name)
     atomic_write_bytes(out_path, model.SerializeToString())
     return out_path

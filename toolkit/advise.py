@@ -85,16 +85,11 @@ def sweep_session_options(
         One row per model x threads x optimisation x batch size with p50 latency, and a
         ``best`` flag on the fastest setting per model and batch size.
     """
-    from toolkit.data import load_dataset
     from toolkit.harness import default_threads, make_batch, measure_latency, open_onnx
+    from toolkit.pipeline import run_test_set
 
     run_dir = Path(run_dir)
-    settings = json.loads((run_dir / "manifest.json").read_text()).get("settings", {})
-    data = load_dataset(
-        settings.get("dataset", "mnist"),
-        data_dir=settings.get("data_dir"),
-        image_size=settings.get("image_size"),
-    )
+    x_test, _ = run_test_set(run_dir)
     threads = threads or tuple(sorted({1, 2, default_threads()}))
     files = sorted((run_dir / "models").glob("*.onnx"))
     if models:
@@ -106,7 +101,7 @@ def sweep_session_options(
                 runner = open_onnx(path, "ort-cpu", n, optimization=level)
                 for size in batch_sizes:
                     result = measure_latency(
-                        runner.predict, make_batch(data.x_test, size), budget_s=budget_s
+                        runner.predict, make_batch(x_test, size), budget_s=budget_s
                     )
                     rows.append(
                         {

@@ -499,18 +499,14 @@ def cmd_advise(args) -> int:
 
 
 def cmd_export(args) -> int:
-    import onnx
-
     from exporters import export_model
     from toolkit.results import atomic_write_bytes
-    from toolkit.saved import load_trained
+    from toolkit.saved import load_trained, onnx_metadata
 
     if args.out.resolve() == args.model.resolve():
         raise ValueError(f"--out {args.out} is the source file; choose another path.")
     trained = load_trained(args.model)
-    source = {
-        p.key: p.value for p in onnx.load(str(args.model), load_external_data=False).metadata_props
-    }
+    source = onnx_metadata(args.model)
     kept = {k: source[k] for k in ("parity", "metrics_at_export") if k in source}
     model = export_model(trained, kept)
     atomic_write_bytes(args.out, model.SerializeToString())

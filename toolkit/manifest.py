@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+from toolkit.harness.runtimes import default_threads
+
 PACKAGES = (
     "xrbench",
     "numpy",
@@ -87,9 +89,7 @@ def hardware() -> dict:
     return {
         "cpu": _cpu_model(),
         "cores": os.cpu_count(),
-        "usable_cores": len(os.sched_getaffinity(0))
-        if hasattr(os, "sched_getaffinity")
-        else os.cpu_count(),
+        "usable_cores": default_threads(),
         "memory_gib": _memory_gib(),
         "gpus": gpus(),
         "machine": platform.machine(),

@@ -9,6 +9,7 @@ their framework lazily, so listing the zoo needs neither torch nor scikit-learn.
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -333,10 +334,7 @@ def hgb(*, image_shape, num_classes, seed, max_iter: int = 100, learning_rate: f
 
 
 def _n_pixels(image_shape: tuple[int, ...]) -> int:
-    n = 1
-    for d in image_shape:
-        n *= d
-    return n
+    return math.prod(image_shape)
 
 
 # --- PyTorch models: input is the contract's uint8 image, normalised inside the module ----

@@ -174,30 +174,38 @@ def config_from_manifest(path: Path, progress: bool = True) -> RunConfig:
     return RunConfig(**values, progress=progress)
 
 
+def prepare_data(config: RunConfig):
+    """The dataset and the splits a run with ``config`` uses: (data, (x_fit, y_fit, x_val,
+    y_val, x_test, y_test)), with the balanced subsets and validation split of its seed."""
+    data = load_dataset(
+        config.dataset,
+        data_dir=config.data_dir,
+        image_size=config.image_size,
+        download=config.download,
+    )
+    x_train, y_train = data.x_train, data.y_train
+    if config.train_per_class:
+        x_train, y_train = balanced_subset(x_train, y_train, config.train_per_class, config.seed)
+    x_test, y_test = data.x_test, data.y_test
+    if config.test_per_class:
+        x_test, y_test = balanced_subset(x_test, y_test, config.test_per_class, config.seed)
+    x_fit, y_fit, x_val, y_val = train_val_split(x_train, y_train, config.val_fraction, config.seed)
+    return data, (x_fit, y_fit, x_val, y_val, x_test, y_test)
+
+
+def run_test_set(run_dir: str | Path):
+    """The test images and labels a finished run was evaluated on (from its manifest)."""
+    _, splits = prepare_data(config_from_manifest(Path(run_dir), progress=False))
+    return splits[4], splits[5]
+
+
 class _Run:
     """The state of one run: its data splits, folder and the tables being filled."""
 
     def __init__(self, config: RunConfig, runtimes: list[str], resume: str | Path | None):
         self.config, self.runtimes = config, runtimes
-        data = load_dataset(
-            config.dataset,
-            data_dir=config.data_dir,
-            image_size=config.image_size,
-            download=config.download,
-        )
-        x_train, y_train = data.x_train, data.y_train
-        if config.train_per_class:
-            x_train, y_train = balanced_subset(
-                x_train, y_train, config.train_per_class, config.seed
-            )
-        x_test, y_test = data.x_test, data.y_test
-        if config.test_per_class:
-            x_test, y_test = balanced_subset(x_test, y_test, config.test_per_class, config.seed)
-        self.data = data
-        self.x_fit, self.y_fit, self.x_val, self.y_val = train_val_split(
-            x_train, y_train, config.val_fraction, config.seed
-        )
-        self.x_test, self.y_test = x_test, y_test
+        self.data, splits = prepare_data(config)
+        self.x_fit, self.y_fit, self.x_val, self.y_val, self.x_test, self.y_test = splits
         if resume is None:
             self.folder = RunFolder.create(config.out, config.run_name)
             self.folder.write_manifest(self._manifest())
@@ -211,8 +219,8 @@ class _Run:
             self._load_previous()
         _log(f"run folder: {self.folder.path}")
         _log(
-            f"data: {config.dataset} from {data.source}: {len(self.x_fit)} train, "
-            f"{len(self.x_val)} validation, {len(x_test)} test"
+            f"data: {config.dataset} from {self.data.source}: {len(self.x_fit)} train, "
+            f"{len(self.x_val)} validation, {len(self.x_test)} test"
         )
 
     def _manifest(self) -> dict:

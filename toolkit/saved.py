@@ -32,7 +32,8 @@ def save_trained(trained, onnx_path: Path) -> Path:
     return atomic_write_bytes(path, data)
 
 
-def _metadata(onnx_path: Path) -> dict[str, str]:
+def onnx_metadata(onnx_path: str | Path) -> dict[str, str]:
+    """An ONNX file's metadata_props as a dict (weights left unread)."""
     import onnx
 
     model = onnx.load(str(onnx_path), load_external_data=False)
@@ -50,7 +51,7 @@ def load_trained(onnx_path: str | Path):
     from toolkit.train import TrainedModel
 
     onnx_path = Path(onnx_path)
-    meta = _metadata(onnx_path)
+    meta = onnx_metadata(onnx_path)
     if "training_config" not in meta or "framework" not in meta:
         raise ValueError(
             f"{onnx_path.name}: its metadata has no training_config/framework; only files "
