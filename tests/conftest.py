@@ -109,3 +109,80 @@ def tiny_card(isolated_data_env, monkeypatch):
     return register_idx_dataset(
         monkeypatch, isolated_data_env / "upstream", "tinyset", _tiny_arrays(), TINY_CLASSES
     )
+
+
+# --- studies: tiny real data (scikit-learn's digits) and a tiny colour set -----------------
+
+
+@pytest.fixture(scope="session")
+def digits_data():
+    """scikit-learn's digits (8x8 grey, 10 classes): real images, loaded in milliseconds."""
+    from toolkit.data import load_dataset
+
+    return load_dataset("digits")
+
+
+def make_colour_dataset(per_class: int = 40, size: int = 16, classes: int = 5, seed: int = 0):
+    """A 5-class colour set shaped like the retinal-grading case: [N, H, W, 3] uint8 images
+    whose class sets a tint and a blob size, with noise, so models can learn it a little."""
+    from toolkit.data.load import Dataset
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    centre = (size - 1) / 2
+
+    def draw(n: int):
+        images, labels = [], []
+        for c in range(classes):
+            radius = 2 + c * (size / 2 - 3) / max(1, classes - 1)
+            blob = ((yy - centre) ** 2 + (xx - centre) ** 2) <= radius**2
+            for _ in range(n):
+                image = rng.normal(60, 25, (size, size, 3))
+                image[blob] += np.array([120, 80 + 20 * c, 40]) * rng.uniform(0.7, 1.3)
+                images.append(np.clip(image, 0, 255).astype(np.uint8))
+                labels.append(c)
+        order = rng.permutation(len(labels))
+        return np.stack(images)[order], np.array(labels, dtype=np.int64)[order]
+
+    x_train, y_train = draw(per_class)
+    x_test, y_test = draw(max(4, per_class // 2))
+    return Dataset(
+        name="folder:retina-like",
+        class_names=tuple(f"grade{c}" for c in range(classes)),
+        x_train=x_train,
+        y_train=y_train,
+        x_test=x_test,
+        y_test=y_test,
+        source="made by the tests",
+    )
+
+
+@pytest.fixture(scope="session")
+def colour_data():
+    """A tiny 5-class colour dataset (16x16x3), made in memory."""
+    return make_colour_dataset()
+
+
+def run_tiny_study(name: str, data, run_dir: Path, **overrides) -> dict:
+    """Run one study on the 'tiny' profile into ``run_dir``; return its section.json,
+    after checking it finished and that every file it lists exists."""
+    import json
+
+    from toolkit.studies.context import StudyContext
+    from toolkit.studies.profiles import get_profile
+    from toolkit.studies.runner import run_one
+
+    ctx = StudyContext(data, get_profile("tiny"), run_dir, progress=False, **overrides)
+    outcome = run_one(ctx, name)
+    section = json.loads((ctx.section_dir(name) / "section.json").read_text())
+    assert outcome["status"] == "ok", section["error"]
+    for item in section["figures"] + section["tables"]:
+        assert (ctx.section_dir(name) / item["file"]).is_file(), item
+    assert section["findings"], f"study {name} wrote no findings"
+    return section
+
+
+@pytest.fixture(name="run_tiny_study")
+def run_tiny_study_fixture():
+    """The run_tiny_study helper, as a fixture."""
+    return run_tiny_study

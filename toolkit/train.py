@@ -90,6 +90,7 @@ def train_model(
     params: dict | None = None,
     train_options: dict | None = None,
     progress: bool = True,
+    augment=None,
 ) -> TrainedModel:
     """Build and fit one zoo model.
 
@@ -103,11 +104,17 @@ def train_model(
         train_options: PyTorch training knobs (any TrainConfig field: optimizer, lr, schedule,
             l1, weight_decay, patience, ...) over the entry's defaults.
         progress: show a progress bar for PyTorch epochs.
+        augment: for PyTorch models, ``(uint8 batch, generator) -> uint8 batch`` applied to
+            each training batch (see :mod:`toolkit.data.augment`); refused for scikit-learn.
 
     Returns:
         The fitted model, with its training time and configuration.
     """
     entry = get_model(name)
+    if augment is not None and entry.framework != "torch":
+        raise ValueError(
+            f"Model '{name}' is a {entry.framework} model; augmentation needs a PyTorch model."
+        )
     image_shape = tuple(x_train.shape[1:])
     layout = "NHWC" if len(image_shape) == 3 else "NHW"
     num_classes = len(class_names)
@@ -152,6 +159,7 @@ def train_model(
             config=train_config,
             progress=progress,
             label=name,
+            augment=augment,
         )
         model = fitted.module
         config["train"] = asdict(train_config)
@@ -194,6 +202,7 @@ def fit_torch(
     config,
     progress: bool = True,
     label: str = "",
+    augment=None,
 ):
     """Wrap ``net`` in the contract module and train it with :func:`toolkit.engine.fit`.
 
@@ -208,6 +217,7 @@ def fit_torch(
         config: the :class:`toolkit.engine.TrainConfig` to train with.
         progress: show a progress bar.
         label: the bar's name.
+        augment: passed to :func:`toolkit.engine.fit`.
 
     Returns:
         The engine's :class:`toolkit.engine.FitResult`.
@@ -218,5 +228,14 @@ def fit_torch(
     mean, std = channel_stats(x_train)
     module = ContractModule(net, mean, std, layout)
     return fit(
-        module, x_train, y_train, x_val, y_val, config, seed=seed, progress=progress, label=label
+        module,
+        x_train,
+        y_train,
+        x_val,
+        y_val,
+        config,
+        seed=seed,
+        progress=progress,
+        label=label,
+        augment=augment,
     )

@@ -1,0 +1,68 @@
+"""The course-project studies: one registered function each, one report section each.
+
+A study is a plain function ``(ctx, section) -> None`` registered with :func:`register_study`;
+it draws data with ``ctx.split``, gets every number about a model from ``ctx.measure`` (train,
+export, evaluate the ONNX file with the harness), and writes tables, figures and findings to
+its ``section``. Adding a study means adding one decorated function in a module imported
+below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from toolkit.registry import Registry, first_doc_line
+
+
+@dataclass(frozen=True)
+class StudyEntry:
+    """A registered study."""
+
+    name: str
+    title: str
+    run: Callable
+
+    @property
+    def description(self) -> str:
+        """The first line of the study function's docstring."""
+        return first_doc_line(self.run)
+
+
+STUDIES: Registry[StudyEntry] = Registry("study", "xrbench study --help")
+
+
+def register_study(name: str, title: str):
+    """Register ``fn(ctx, section)`` as the study ``name``, shown in the report as ``title``."""
+
+    def decorate(fn: Callable) -> Callable:
+        STUDIES.add(name, StudyEntry(name=name, title=title, run=fn))
+        return fn
+
+    return decorate
+
+
+def list_studies() -> list[str]:
+    """Every study, in the order `xrbench study all` runs them."""
+    return STUDIES.names()
+
+
+def get_study(name: str) -> StudyEntry:
+    """The study called ``name`` (an unknown name lists the known ones)."""
+    return STUDIES.get(name)
+
+
+# Each module registers its studies on import; the order here is the report's order.
+from toolkit.studies import (  # noqa: E402, F401
+    features,
+    embedding,
+    augmentation,
+    compare,
+    datasize,
+    regularization,
+    optimizers,
+    errors,
+    clustering,
+)
+
+__all__ = ["STUDIES", "StudyEntry", "get_study", "list_studies", "register_study"]

@@ -1,0 +1,1 @@
+"""Study 'augmentation' (being written)."""

@@ -1,0 +1,1 @@
+"""Study 'clustering' (being written)."""

@@ -1,0 +1,1 @@
+"""Study 'compare' (being written)."""

@@ -1,0 +1,393 @@
+"""What every study gets: the data, the profile, a section to write, and `measure`.
+
+`measure` is the one way a study gets a number about a model: it trains the model, exports
+it to ONNX, checks parity and evaluates the file with the shared harness, so accuracy and
+latency always come from the ONNX file, never from the framework it was trained in.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from toolkit.data import balanced_subset, train_val_split
+from toolkit.data.load import Dataset
+from toolkit.models import get_model, model_slug
+from toolkit.results import atomic_write_bytes, atomic_write_json, atomic_write_text, csv_text
+from toolkit.studies.profiles import Profile
+
+#: Figures are saved at this resolution: sharp in the HTML report, small enough to embed.
+FIGURE_DPI = 110
+
+
+@dataclass
+class Split:
+    """Train / validation / test arrays of one experiment, and a key naming how they were drawn.
+
+    The key (e.g. "train=10000,test=2000,seed=0") lets studies that draw the same split share
+    the models trained on it.
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    key: str
+
+    def describe(self) -> str:
+        """'10,000 train / 1,111 validation / 2,000 test images', for captions."""
+        return (
+            f"{len(self.x_train):,} train / {len(self.x_val):,} validation / "
+            f"{len(self.x_test):,} test images"
+        )
+
+
+@dataclass
+class Measured:
+    """One model trained, exported and evaluated from its ONNX file on ort-cpu.
+
+    Attributes:
+        spec: the zoo spec trained (e.g. "cnn:stages=2").
+        tag: the study's name for this experiment (e.g. "aug=hflip"); equals spec by default.
+        status: the training outcome: "ok", "early_stopped" or "diverged". A diverged
+            model is not exported; its metrics are None.
+        onnx_path: the exported file.
+        accuracy: test accuracy of the ONNX file.
+        quality: every metric of :func:`toolkit.harness.metrics.classification_metrics`
+            (accuracy, its CI, macro and per-class precision/recall/F1).
+        confusion: the test confusion matrix.
+        labels, scores: the ONNX file's outputs on the test set.
+        parity: the parity dict of :func:`exporters.check_parity` (native vs ONNX).
+        latency_ms: p50 latency in ms per batch size timed (empty when none was asked).
+        train_time_s, size_mb, parameters, flops_per_image: cost of the model.
+        history, curve: the engine's per-epoch and per-N-batches records (PyTorch models).
+        trained: the native trained model (for activations, re-use; not saved).
+        extra: more accuracies measured from the ONNX file, e.g. {"train": 0.99, "val": 0.98}.
+    """
+
+    spec: str
+    tag: str
+    status: str
+    onnx_path: Path | None = None
+    accuracy: float | None = None
+    quality: dict = field(default_factory=dict)
+    confusion: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    scores: np.ndarray | None = None
+    parity: dict = field(default_factory=dict)
+    latency_ms: dict = field(default_factory=dict)
+    train_time_s: float = 0.0
+    size_mb: float | None = None
+    parameters: int | None = None
+    flops_per_image: int | None = None
+    history: list[dict] = field(default_factory=list)
+    curve: list[dict] = field(default_factory=list)
+    trained: object = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the model trained to a usable state and was measured."""
+        return self.accuracy is not None
+
+
+class Section:
+    """One study's output folder and the report section it becomes.
+
+    Everything is written atomically; `save` writes section.json last, so a section.json
+    means the study finished and its files are all there.
+    """
+
+    def __init__(self, folder: Path, name: str, title: str, description: str):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.name, self.title, self.description = name, title, description
+        self.figures: list[dict] = []
+        self.tables: list[dict] = []
+        self.findings: list[str] = []
+        self.headline: str = ""
+        self.notes: list[str] = []
+
+    def table(
+        self, name: str, rows: list[dict], caption: str, columns: list[str] | None = None
+    ) -> Path:
+        """Write ``name``.csv and list it in the section (the report shows it as a table)."""
+        columns = list(columns or (rows[0].keys() if rows else []))
+        path = atomic_write_text(self.folder / f"{name}.csv", csv_text(rows, columns))
+        self.tables.append({"file": path.name, "caption": caption, "rows": len(rows)})
+        return path
+
+    def figure(self, name: str, fig, caption: str) -> Path:
+        """Save a matplotlib figure as ``name``.png, close it, and list it in the section."""
+        import io
+
+        import matplotlib.pyplot as plt
+
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=FIGURE_DPI, bbox_inches="tight")
+        plt.close(fig)
+        path = atomic_write_bytes(self.folder / f"{name}.png", buffer.getvalue())
+        self.figures.append({"file": path.name, "caption": caption})
+        return path
+
+    def finding(self, text: str) -> None:
+        """A sentence read from the measured numbers (never a number the run did not make)."""
+        self.findings.append(text)
+
+    def note(self, text: str) -> None:
+        """A caveat: a skipped part, a missing optional package, a profile's shortcut."""
+        self.notes.append(text)
+
+    def save(self, *, status: str, wall_time_s: float, settings: dict, error: str = "") -> Path:
+        """Write section.json, the index the report reads."""
+        return atomic_write_json(
+            self.folder / "section.json",
+            {
+                "name": self.name,
+                "title": self.title,
+                "description": self.description,
+                "status": status,
+                "error": error,
+                "wall_time_s": wall_time_s,
+                "settings": settings,
+                "headline": self.headline,
+                "findings": self.findings,
+                "notes": self.notes,
+                "figures": self.figures,
+                "tables": self.tables,
+            },
+        )
+
+
+class StudyContext:
+    """The data, profile and run folder one `xrbench study` call works with.
+
+    Args:
+        data: the loaded dataset (official split).
+        profile: sizes and budgets (see :mod:`toolkit.studies.profiles`).
+        run_dir: the run folder; each study writes under ``studies/<name>/``.
+        seed: the base seed; every randomised step derives from it.
+        threads: onnxruntime and torch threads.
+        progress: show progress bars.
+    """
+
+    def __init__(
+        self,
+        data: Dataset,
+        profile: Profile,
+        run_dir: str | Path,
+        *,
+        seed: int = 0,
+        threads: int | None = None,
+        progress: bool = True,
+    ):
+        from toolkit.harness.runtimes import default_threads
+
+        self.data, self.profile, self.run_dir = data, profile, Path(run_dir)
+        self.seed, self.threads = seed, threads or default_threads()
+        self.progress = progress
+        self._cache: dict[tuple, Measured] = {}
+        self.study: str = ""
+
+    # --- data ---------------------------------------------------------------------------
+
+    @property
+    def dataset(self) -> str:
+        """The dataset's name, written on every row."""
+        return self.data.name
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """Class names, for legends and tables."""
+        return self.data.class_names
+
+    def settings(self, table: dict[str, dict]) -> dict:
+        """A study's settings for this profile, from its {profile name: settings} table."""
+        try:
+            return dict(table[self.profile.name])
+        except KeyError:
+            raise ValueError(
+                f"Study '{self.study}' has no settings for profile '{self.profile.name}'; "
+                f"it knows {', '.join(table)}."
+            ) from None
+
+    def split(
+        self,
+        train_size: int | None = None,
+        test_size: int | None = None,
+        *,
+        seed: int | None = None,
+        val_fraction: float | None = None,
+    ) -> Split:
+        """A balanced, seeded draw from the official split (the whole split where a size is None
+        or at least the split's size); the validation part comes out of the training draw.
+
+        Defaults come from the profile (``train_size``, ``test_size``, ``val_fraction``).
+        """
+        seed = self.seed if seed is None else seed
+        train_size = self.profile.train_size if train_size is None else train_size
+        test_size = self.profile.test_size if test_size is None else test_size
+        val_fraction = self.profile.val_fraction if val_fraction is None else val_fraction
+        x_train, y_train = self._draw(self.data.x_train, self.data.y_train, train_size, seed)
+        x_test, y_test = self._draw(self.data.x_test, self.data.y_test, test_size, seed)
+        x_fit, y_fit, x_val, y_val = train_val_split(x_train, y_train, val_fraction, seed)
+        key = f"train={len(x_train)},test={len(x_test)},val={val_fraction},seed={seed}"
+        return Split(x_fit, y_fit, x_val, y_val, x_test, y_test, key)
+
+    def _draw(self, x: np.ndarray, y: np.ndarray, size: int | None, seed: int):
+        if size is None or size >= len(x):
+            return x, y
+        per_class = max(1, size // self.data.num_classes)
+        smallest = int(np.bincount(y, minlength=self.data.num_classes).min())
+        return balanced_subset(x, y, min(per_class, smallest), seed)
+
+    # --- output ---------------------------------------------------------------------------
+
+    def section_dir(self, study: str) -> Path:
+        """studies/<study>/ in the run folder."""
+        return self.run_dir / "studies" / study
+
+    def log(self, message: str) -> None:
+        """A progress note on stderr, prefixed with the study's name."""
+        print(f"[{self.study or 'study'}] {message}", file=sys.stderr, flush=True)
+
+    # --- models -----------------------------------------------------------------------------
+
+    def measure(
+        self,
+        spec: str,
+        split: Split,
+        *,
+        tag: str | None = None,
+        seed: int | None = None,
+        train_options: dict | None = None,
+        augment=None,
+        augment_name: str = "",
+        batch_sizes: tuple = (),
+        also_on: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+        keep_trained: bool = False,
+    ) -> Measured:
+        """Train ``spec`` on ``split``, export it, and evaluate the ONNX file with the harness.
+
+        Args:
+            spec: a zoo spec, e.g. "lr" or "cnn:stages=2,width=16".
+            split: the data (see :meth:`split`).
+            tag: the study's name for this experiment (default: the spec); names the file.
+            seed: training seed (default: the context's seed).
+            train_options: TrainConfig knobs for PyTorch models; the profile's epochs are the
+                default.
+            augment: an engine augmentation hook (PyTorch models only).
+            augment_name: names ``augment`` in the cache key and the file's metadata.
+            batch_sizes: batch sizes whose latency to time on ort-cpu (none by default).
+            also_on: more sets to measure accuracy on, e.g. {"train": (x, y)}; results in
+                ``Measured.extra``.
+            keep_trained: keep the native model on the result (for activations).
+
+        Returns:
+            The :class:`Measured` result; cached, so the same experiment in two studies of one
+            `study all` call is trained once.
+        """
+        from exporters import compare_predictions, export_model
+        from toolkit.complexity import model_complexity
+        from toolkit.harness import open_onnx
+        from toolkit.harness.evaluate import evaluate_predictor, predict_all
+        from toolkit.harness.metrics import classification_metrics
+        from toolkit.train import train_model
+
+        seed = self.seed if seed is None else seed
+        tag = tag or spec
+        options = {"epochs": self.profile.epochs, **(train_options or {})}
+        if get_model(spec.split(":")[0]).framework != "torch":
+            options = {}
+        key = (
+            spec,
+            split.key,
+            seed,
+            json.dumps(options, sort_keys=True),
+            augment_name,
+            tuple(batch_sizes),
+            tuple(sorted(also_on or {})),
+        )
+        if key in self._cache and (self._cache[key].trained is not None or not keep_trained):
+            return self._cache[key]
+        trained = train_model(
+            spec,
+            dataset=self.dataset,
+            class_names=self.class_names,
+            x_train=split.x_train,
+            y_train=split.y_train,
+            x_val=split.x_val,
+            y_val=split.y_val,
+            seed=seed,
+            train_options=options or None,
+            progress=self.progress,
+            augment=augment,
+        )
+        result = Measured(
+            spec=spec,
+            tag=tag,
+            status=trained.status,
+            train_time_s=trained.train_time_s,
+            history=trained.history,
+            curve=trained.curve,
+        )
+        if trained.status == "diverged":
+            self.log(f"{tag}: training diverged; not exported")
+            self._cache[key] = result
+            return result
+        model = export_model(trained, {"study": self.study, "augmentation": augment_name})
+        path = self.section_dir(self.study) / "models" / f"{model_slug(tag)}.onnx"
+        atomic_write_bytes(path, model.SerializeToString())
+        runner = open_onnx(path, "ort-cpu", self.threads)
+        evaluation = evaluate_predictor(
+            runner,
+            model=tag,
+            dataset=self.dataset,
+            x_test=split.x_test,
+            y_test=split.y_test,
+            num_classes=self.data.num_classes,
+            batch_sizes=batch_sizes,
+            budget_s=self.profile.latency_budget_s,
+        )
+        # parity reuses the harness's predictions: one native pass, no second ONNX pass
+        native = predict_all(trained.predict, split.x_test)
+        result.parity = compare_predictions(
+            native, (evaluation.labels, evaluation.scores), split.y_test
+        )
+        complexity = model_complexity(trained)
+        result.onnx_path = path
+        result.accuracy = float(evaluation.quality["accuracy"])
+        result.quality = evaluation.quality
+        result.confusion = evaluation.confusion
+        result.labels, result.scores = evaluation.labels, evaluation.scores
+        result.latency_ms = {r.batch_size: r.stats()["latency_p50_ms"] for r in evaluation.latency}
+        result.size_mb = path.stat().st_size / 2**20
+        result.parameters = complexity.get("parameters")
+        result.flops_per_image = complexity.get("flops_per_image")
+        for name, (x, y) in (also_on or {}).items():
+            labels, _ = predict_all(runner.predict, x)
+            result.extra[name] = float(
+                classification_metrics(y, labels, self.data.num_classes)[0]["accuracy"]
+            )
+        if keep_trained:
+            result.trained = trained
+        self.log(
+            f"{tag}: accuracy {result.accuracy:.4f} (ONNX, {len(split.x_test):,} test images), "
+            f"trained in {trained.train_time_s:.1f} s"
+        )
+        self._cache[key] = result
+        return result
+
+
+def time_call(fn, *args, **kwargs):
+    """(result, seconds) of one call."""
+    start = time.perf_counter()
+    value = fn(*args, **kwargs)
+    return value, time.perf_counter() - start

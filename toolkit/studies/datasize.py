@@ -1,0 +1,1 @@
+"""Study 'datasize' (being written)."""

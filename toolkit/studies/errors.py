@@ -1,0 +1,1 @@
+"""Study 'errors' (being written)."""

@@ -1,0 +1,1 @@
+"""Study 'features' (being written)."""

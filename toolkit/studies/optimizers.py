@@ -1,0 +1,1 @@
+"""Study 'optimizers' (being written)."""

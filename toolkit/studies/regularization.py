@@ -1,0 +1,1 @@
+"""Study 'regularization' (being written)."""

@@ -1,0 +1,174 @@
+"""`xrbench study`: open (or continue) a run folder and run studies into it, one by one.
+
+A study that fails is recorded in its section.json (status "failed", with the error) and
+the next one runs; a study whose section.json says "ok" is skipped when the same run folder
+is continued, so an interrupted `study all` picks up where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from toolkit.data import load_dataset
+from toolkit.manifest import build_manifest
+from toolkit.results import RunFolder, atomic_write_json
+from toolkit.studies import get_study, list_studies
+from toolkit.studies.context import Section, StudyContext
+from toolkit.studies.profiles import get_profile
+
+ALL = "all"
+
+
+@dataclass
+class StudyRun:
+    """What a `study` call did: the run folder and each study's outcome."""
+
+    path: Path
+    outcomes: dict[str, dict] = field(default_factory=dict)
+    wall_time_s: float = 0.0
+
+    @property
+    def failed(self) -> list[str]:
+        """Studies that ended with an error."""
+        return [n for n, o in self.outcomes.items() if o["status"] == "failed"]
+
+
+def resolve_studies(text: str) -> list[str]:
+    """'all', one name or a comma-separated list -> study names, each checked."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise ValueError("Name a study (or 'all'); see `xrbench study --help`.")
+    if ALL in names:
+        return list_studies()
+    for name in names:
+        get_study(name)
+    return names
+
+
+def run_studies(
+    names: list[str],
+    *,
+    dataset: str = "mnist",
+    profile: str = "quick",
+    out: str | Path = "runs",
+    run_name: str | None = None,
+    into: str | Path | None = None,
+    seed: int = 0,
+    data_dir: str | None = None,
+    image_size: int | None = None,
+    threads: int | None = None,
+    force: bool = False,
+    progress: bool = True,
+) -> StudyRun:
+    """Run ``names`` in order into a new run folder (or into ``into``).
+
+    Raises:
+        ValueError: an unknown study or profile, or ``into`` holds another dataset's run.
+        FileNotFoundError: ``into`` is not a run folder, or the dataset cannot be found.
+    """
+    started = time.perf_counter()
+    chosen = get_profile(profile)
+    for name in names:
+        get_study(name)
+    settings = {
+        "dataset": dataset,
+        "profile": profile,
+        "seed": seed,
+        "image_size": image_size,
+        "data_dir": data_dir,
+    }
+    if into is not None:
+        folder = RunFolder(Path(into))
+        _check_continuable(folder.path, settings)
+    else:
+        folder = None
+    data = load_dataset(dataset, data_dir=data_dir, image_size=image_size)
+    if folder is None:
+        folder = RunFolder.create(out, run_name)
+        manifest = build_manifest(
+            settings={**settings, "kind": "study"},
+            data={
+                "source": data.source,
+                "n_train": len(data.x_train),
+                "n_test": len(data.x_test),
+                "class_names": list(data.class_names),
+                "image_shape": list(data.image_shape),
+            },
+        )
+        folder.write_manifest(manifest)
+    _log(f"run folder: {folder.path}")
+    _log(
+        f"data: {dataset} from {data.source}: {len(data.x_train):,} train, "
+        f"{len(data.x_test):,} test images; profile '{profile}' ({chosen.description})"
+    )
+    ctx = StudyContext(data, chosen, folder.path, seed=seed, threads=threads, progress=progress)
+    result = StudyRun(path=folder.path)
+    for name in names:
+        result.outcomes[name] = run_one(ctx, name, force=force)
+    result.wall_time_s = time.perf_counter() - started
+    _record_timing(folder.path, result)
+    return result
+
+
+def run_one(ctx: StudyContext, name: str, *, force: bool = False) -> dict:
+    """Run one study into its section folder; a finished one is skipped unless ``force``."""
+    entry = get_study(name)
+    folder = ctx.section_dir(name)
+    index = folder / "section.json"
+    if index.is_file() and not force:
+        previous = json.loads(index.read_text())
+        if previous.get("status") == "ok":
+            _log(f"[{name}] done in this run folder already, skipped (--force reruns it)")
+            return {"status": "skipped", "wall_time_s": 0.0}
+    ctx.study = name
+    section = Section(folder, name, entry.title, entry.description)
+    _log(f"[{name}] {entry.title} ...")
+    started = time.perf_counter()
+    status, error = "ok", ""
+    try:
+        entry.run(ctx, section)
+    except Exception as e:  # one study's failure is recorded; the others still run
+        status, error = "failed", f"{type(e).__name__}: {e}"
+        _log(f"[{name}] FAILED: {error}")
+        traceback.print_exc(file=sys.stderr)
+    wall = time.perf_counter() - started
+    section.save(
+        status=status,
+        wall_time_s=wall,
+        settings={"profile": ctx.profile.name, "seed": ctx.seed},
+        error=error,
+    )
+    _log(f"[{name}] {status} in {wall:.1f} s")
+    return {"status": status, "wall_time_s": wall, "error": error}
+
+
+def _check_continuable(path: Path, settings: dict) -> None:
+    manifest_path = path / "manifest.json"
+    if not manifest_path.is_file():
+        raise FileNotFoundError(f"--into {path}: no manifest.json there; it is not a run folder.")
+    previous = json.loads(manifest_path.read_text()).get("settings", {})
+    for key in ("dataset", "profile", "seed"):
+        if key in previous and previous[key] != settings[key]:
+            raise ValueError(
+                f"--into {path}: that run used {key}={previous[key]!r}, this call asks for "
+                f"{key}={settings[key]!r}; start a new run folder instead."
+            )
+
+
+def _record_timing(path: Path, result: StudyRun) -> None:
+    timings_path = path / "studies" / "timings.json"
+    timings = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
+    for name, outcome in result.outcomes.items():
+        if outcome["status"] != "skipped":
+            timings[name] = outcome["wall_time_s"]
+    timings["_last_call_wall_time_s"] = result.wall_time_s
+    atomic_write_json(timings_path, timings)
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
