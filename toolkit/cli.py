@@ -326,11 +326,93 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("model", type=Path, help="an ONNX file written by `xrbench run`")
     exp.add_argument("--out", type=Path, required=True, help="where to write the new ONNX file")
     sub.add_parser("runtimes", help="list runtimes and whether each can run here")
+    _add_study_parsers(sub)
     ds = sub.add_parser(
         "datasets", help="list datasets, where they were found, how to get missing ones"
     )
     ds.add_argument("--data-dir", help="folder searched first for dataset files")
     return parser
+
+
+def _study_epilog() -> str:
+    from toolkit.studies import get_study, list_studies
+    from toolkit.studies.profiles import PROFILES
+
+    lines = ["studies (run in this order by 'all'):"]
+    lines += [f"  {n:<15} {get_study(n).description}" for n in list_studies()]
+    lines += ["", "profiles:"]
+    lines += [f"  {n:<15} {PROFILES.get(n).description}" for n in PROFILES]
+    lines += [
+        "",
+        "examples:",
+        "  xrbench study all --dataset mnist --profile quick      # ~20-30 min on 2 cores",
+        "  xrbench study datasize,regularization --dataset fashion-mnist",
+        "  xrbench study errors --into runs/<run>                  # add a study to a run",
+        "  xrbench report runs/<run>                               # report.html + report.pdf",
+        "",
+        "Each study writes runs/<run>/studies/<name>/: CSV tables, PNG figures, the ONNX files",
+        "it trained, and section.json (findings); a finished study is skipped when the same",
+        "folder is continued with --into, so an interrupted 'all' resumes.",
+    ]
+    return "\n".join(lines)
+
+
+def _add_study_parsers(sub) -> None:
+    study = sub.add_parser(
+        "study",
+        help="run course-project studies (features ... clustering) into a run folder",
+        description="Run one study, a comma-separated list, or 'all'. Every model a study "
+        "trains is exported to ONNX and its accuracy and latency come from the ONNX file, "
+        "through the same harness as `xrbench run`.",
+        epilog=_study_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    study.add_argument("studies", metavar="NAME", help="a study, NAME,NAME,... or 'all'")
+    study.add_argument(
+        "--dataset",
+        help="mnist, fashion-mnist, kmnist, digits or folder:PATH (default: mnist, or the "
+        "--into folder's)",
+    )
+    study.add_argument(
+        "--profile", help="tiny, quick or full (default: quick, or the --into folder's)"
+    )
+    study.add_argument(
+        "--data-dir", help="folder searched first for dataset files (also $XRBENCH_DATA)"
+    )
+    study.add_argument(
+        "--image-size",
+        type=_positive_int,
+        help="side length images of a folder: dataset are resized to (default 32)",
+    )
+    study.add_argument("--out", default="runs", help="parent folder of new runs (default: runs)")
+    study.add_argument("--name", help="name of the new run folder (default: <UTC time>-<host>)")
+    study.add_argument(
+        "--into", type=Path, help="continue this run folder instead of starting a new one"
+    )
+    study.add_argument(
+        "--force", action="store_true", help="rerun studies that already finished in --into"
+    )
+    study.add_argument(
+        "--threads",
+        type=_positive_int,
+        help="threads for training and onnxruntime (default: all usable cores)",
+    )
+    study.add_argument(
+        "--seed", type=int, help="seed of every random step (default: 0, or the --into folder's)"
+    )
+    study.add_argument(
+        "--report", action="store_true", help="build report.html and report.pdf at the end"
+    )
+    report = sub.add_parser(
+        "report",
+        help="build report.html and report.pdf from a run folder",
+        description="One section per study that ran (figures, tables, findings read from the "
+        "run's files), after the environment and a summary table. The HTML embeds its figures, "
+        "so it can be mailed or opened anywhere.",
+    )
+    report.add_argument("run", type=Path, help="a run folder (runs/<run>)")
+    report.add_argument("--out", type=Path, help="where to write the report (default: the run)")
+    report.add_argument("--no-pdf", action="store_true", help="write only report.html")
 
 
 def _print_json(obj) -> None:
@@ -569,7 +651,56 @@ def cmd_datasets(args) -> int:
     return 0
 
 
+def cmd_study(args) -> int:
+    from toolkit.studies.runner import resolve_studies, run_studies
+
+    names = resolve_studies(args.studies)
+    result = run_studies(
+        names,
+        dataset=args.dataset,
+        profile=args.profile,
+        out=args.out,
+        run_name=args.name,
+        into=args.into,
+        seed=args.seed,
+        data_dir=args.data_dir,
+        image_size=args.image_size,
+        threads=args.threads,
+        force=args.force,
+    )
+    rows = [
+        {
+            "study": name,
+            "status": outcome["status"],
+            "wall_s": f"{outcome['wall_time_s']:.1f}",
+            "error": outcome.get("error", ""),
+        }
+        for name, outcome in result.outcomes.items()
+    ]
+    print(format_table(rows, ["study", "status", "wall_s", "error"]))
+    print(f"run folder: {result.path} ({result.wall_time_s:.0f} s)")
+    if args.report:
+        _build_report(result.path, None, pdf=True)
+    return 1 if result.failed else 0
+
+
+def cmd_report(args) -> int:
+    _build_report(args.run, args.out, pdf=not args.no_pdf)
+    return 0
+
+
+def _build_report(run: Path, out: Path | None, pdf: bool) -> None:
+    from toolkit.report import build_report
+
+    paths = build_report(run, out_dir=out, pdf=pdf)
+    for kind, path in paths.items():
+        if path is not None:
+            print(f"{kind}: {path}")
+
+
 COMMANDS = {
+    "study": cmd_study,
+    "report": cmd_report,
     "advise": cmd_advise,
     "export": cmd_export,
     "compare": cmd_compare,

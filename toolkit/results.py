@@ -98,6 +98,11 @@ class RunFolder:
     def create(cls, root: str | Path = "runs", name: str | None = None) -> RunFolder:
         """A new, empty run folder under ``root``."""
         path = Path(root) / (name or new_run_name())
+        if name is None:  # two runs started in the same second get -2, -3, ...
+            base, n = path, 1
+            while path.exists():
+                n += 1
+                path = base.with_name(f"{base.name}-{n}")
         if path.exists() and any(path.iterdir()):
             raise FileExistsError(f"Run folder {path} already exists and is not empty.")
         (path / "models").mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ below.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -52,17 +53,19 @@ def get_study(name: str) -> StudyEntry:
     return STUDIES.get(name)
 
 
-# Each module registers its studies on import; the order here is the report's order.
-from toolkit.studies import (  # noqa: E402, F401
-    features,
-    embedding,
-    augmentation,
-    compare,
-    datasize,
-    regularization,
-    optimizers,
-    errors,
-    clustering,
+#: Study modules, imported in the order `xrbench study all` runs them and the report shows them.
+STUDY_MODULES = (
+    "features",
+    "embedding",
+    "augmentation",
+    "compare",
+    "datasize",
+    "regularization",
+    "optimizers",
+    "errors",
+    "clustering",
 )
+for _module in STUDY_MODULES:  # each module registers its studies on import
+    importlib.import_module(f"{__name__}.{_module}")
 
 __all__ = ["STUDIES", "StudyEntry", "get_study", "list_studies", "register_study"]

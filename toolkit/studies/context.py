@@ -21,6 +21,9 @@ from toolkit.models import get_model, model_slug
 from toolkit.results import atomic_write_bytes, atomic_write_json, atomic_write_text, csv_text
 from toolkit.studies.profiles import Profile
 
+#: The default of a size argument: take the profile's size.
+FROM_PROFILE = "profile"
+
 #: Figures are saved at this resolution: sharp in the HTML report, small enough to embed.
 FIGURE_DPI = 110
 
@@ -40,6 +43,16 @@ class Split:
     x_test: np.ndarray
     y_test: np.ndarray
     key: str
+
+    @property
+    def train_xy(self) -> tuple[np.ndarray, np.ndarray]:
+        """(x_train, y_train), e.g. for ``measure(also_on={"train": split.train_xy})``."""
+        return self.x_train, self.y_train
+
+    @property
+    def val_xy(self) -> tuple[np.ndarray, np.ndarray]:
+        """(x_val, y_val)."""
+        return self.x_val, self.y_val
 
     def describe(self) -> str:
         """'10,000 train / 1,111 validation / 2,000 test images', for captions."""
@@ -220,8 +233,8 @@ class StudyContext:
 
     def split(
         self,
-        train_size: int | None = None,
-        test_size: int | None = None,
+        train_size: int | None | str = FROM_PROFILE,
+        test_size: int | None | str = FROM_PROFILE,
         *,
         seed: int | None = None,
         val_fraction: float | None = None,
@@ -229,11 +242,13 @@ class StudyContext:
         """A balanced, seeded draw from the official split (the whole split where a size is None
         or at least the split's size); the validation part comes out of the training draw.
 
-        Defaults come from the profile (``train_size``, ``test_size``, ``val_fraction``).
+        Sizes and ``val_fraction`` default to the profile's.
         """
         seed = self.seed if seed is None else seed
-        train_size = self.profile.train_size if train_size is None else train_size
-        test_size = self.profile.test_size if test_size is None else test_size
+        if train_size == FROM_PROFILE:
+            train_size = self.profile.train_size
+        if test_size == FROM_PROFILE:
+            test_size = self.profile.test_size
         val_fraction = self.profile.val_fraction if val_fraction is None else val_fraction
         x_train, y_train = self._draw(self.data.x_train, self.data.y_train, train_size, seed)
         x_test, y_test = self._draw(self.data.x_test, self.data.y_test, test_size, seed)

@@ -53,12 +53,12 @@ def resolve_studies(text: str) -> list[str]:
 def run_studies(
     names: list[str],
     *,
-    dataset: str = "mnist",
-    profile: str = "quick",
+    dataset: str | None = None,
+    profile: str | None = None,
     out: str | Path = "runs",
     run_name: str | None = None,
     into: str | Path | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     data_dir: str | None = None,
     image_size: int | None = None,
     threads: int | None = None,
@@ -67,12 +67,14 @@ def run_studies(
 ) -> StudyRun:
     """Run ``names`` in order into a new run folder (or into ``into``).
 
+    ``dataset``, ``profile`` and ``seed`` default to mnist, quick and 0 for a new folder, and
+    to the folder's own settings with ``into`` (giving a different value there is an error).
+
     Raises:
         ValueError: an unknown study or profile, or ``into`` holds another dataset's run.
         FileNotFoundError: ``into`` is not a run folder, or the dataset cannot be found.
     """
     started = time.perf_counter()
-    chosen = get_profile(profile)
     for name in names:
         get_study(name)
     settings = {
@@ -82,11 +84,15 @@ def run_studies(
         "image_size": image_size,
         "data_dir": data_dir,
     }
+    folder = None
     if into is not None:
         folder = RunFolder(Path(into))
-        _check_continuable(folder.path, settings)
-    else:
-        folder = None
+        settings = _continued_settings(folder.path, settings)
+    defaults = {"dataset": "mnist", "profile": "quick", "seed": 0}
+    settings = {k: defaults.get(k) if v is None else v for k, v in settings.items()}
+    dataset, profile, seed = settings["dataset"], settings["profile"], settings["seed"]
+    data_dir, image_size = settings["data_dir"], settings["image_size"]
+    chosen = get_profile(profile)
     data = load_dataset(dataset, data_dir=data_dir, image_size=image_size)
     if folder is None:
         folder = RunFolder.create(out, run_name)
@@ -147,17 +153,27 @@ def run_one(ctx: StudyContext, name: str, *, force: bool = False) -> dict:
     return {"status": status, "wall_time_s": wall, "error": error}
 
 
-def _check_continuable(path: Path, settings: dict) -> None:
+def _continued_settings(path: Path, asked: dict) -> dict:
+    """The folder's settings, with what this call asks for checked against them."""
     manifest_path = path / "manifest.json"
     if not manifest_path.is_file():
         raise FileNotFoundError(f"--into {path}: no manifest.json there; it is not a run folder.")
     previous = json.loads(manifest_path.read_text()).get("settings", {})
-    for key in ("dataset", "profile", "seed"):
-        if key in previous and previous[key] != settings[key]:
+    if previous.get("kind") != "study":
+        raise ValueError(
+            f"--into {path}: that folder holds an `xrbench run`, not studies; "
+            "start a new run folder instead."
+        )
+    settings = dict(asked)
+    for key, value in asked.items():
+        if value is None:
+            settings[key] = previous.get(key)
+        elif key in ("dataset", "profile", "seed") and previous.get(key) != value:
             raise ValueError(
-                f"--into {path}: that run used {key}={previous[key]!r}, this call asks for "
-                f"{key}={settings[key]!r}; start a new run folder instead."
+                f"--into {path}: that run used {key}={previous.get(key)!r}, this call asks "
+                f"for {key}={value!r}; start a new run folder instead."
             )
+    return settings
 
 
 def _record_timing(path: Path, result: StudyRun) -> None:

@@ -1,0 +1,152 @@
+"""The study framework: registry, profiles, splits, measure (ONNX-backed, cached), runner."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from toolkit.studies import STUDIES, StudyEntry, get_study, list_studies
+from toolkit.studies.context import Section, StudyContext
+from toolkit.studies.profiles import PROFILES, get_profile
+from toolkit.studies.runner import resolve_studies, run_studies
+
+ISSUE_STUDIES = (
+    "features",
+    "embedding",
+    "augmentation",
+    "compare",
+    "datasize",
+    "regularization",
+    "optimizers",
+    "errors",
+    "clustering",
+)
+
+
+@pytest.fixture
+def fake_studies(monkeypatch):
+    """Two extra studies: one that writes a table and a finding, one that fails."""
+    calls = []
+
+    def good(ctx, section: Section) -> None:
+        """Writes one table and one finding."""
+        calls.append(ctx.study)
+        section.table("t", [{"a": 1, "b": 2.5}], "a table")
+        section.finding("a finding")
+
+    def bad(ctx, section: Section) -> None:
+        """Always fails."""
+        raise RuntimeError("broken on purpose")
+
+    entries = dict(STUDIES._entries)
+    entries["good"] = StudyEntry("good", "Good study", good)
+    entries["bad"] = StudyEntry("bad", "Bad study", bad)
+    monkeypatch.setattr(STUDIES, "_entries", entries)
+    return calls
+
+
+def test_every_issue_study_is_registered_with_a_description():
+    assert list_studies()[: len(ISSUE_STUDIES)] == list(ISSUE_STUDIES)
+    for name in list_studies():
+        entry = get_study(name)
+        assert entry.title and entry.description, name
+
+
+def test_resolve_studies_all_list_and_unknown():
+    assert resolve_studies("all") == list_studies()
+    assert resolve_studies("errors, compare") == ["errors", "compare"]
+    with pytest.raises(ValueError, match="Unknown study 'datsize'.*'datasize'"):
+        resolve_studies("datsize")
+    with pytest.raises(ValueError, match="Name a study"):
+        resolve_studies(" , ")
+
+
+def test_profiles_and_unknown_profile():
+    assert {"tiny", "quick", "full"} <= set(PROFILES)
+    assert get_profile("full").train_size is None
+    with pytest.raises(ValueError, match="Unknown profile 'quik'.*'quick'"):
+        get_profile("quik")
+
+
+def test_split_is_balanced_seeded_and_keyed(digits_data, tmp_path):
+    ctx = StudyContext(digits_data, get_profile("tiny"), tmp_path, progress=False)
+    a, b = ctx.split(300, 100), ctx.split(300, 100)
+    assert np.array_equal(a.x_train, b.x_train) and a.key == b.key
+    assert len(a.x_train) + len(a.x_val) == 300 and len(a.x_test) == 100
+    assert np.bincount(a.y_test).tolist() == [10] * 10
+    assert ctx.split(300, 100, seed=1).key != a.key
+    whole = ctx.split(10**6, None)
+    assert len(whole.x_test) == len(digits_data.x_test)
+
+
+def test_measure_evaluates_the_onnx_file_and_caches(digits_data, tmp_path):
+    from toolkit.harness import open_onnx
+
+    ctx = StudyContext(digits_data, get_profile("tiny"), tmp_path, progress=False)
+    ctx.study = "demo"
+    split = ctx.split(300, 100)
+    measured = ctx.measure("lr", split, batch_sizes=(1,), also_on={"train": split.train_xy})
+    assert measured.onnx_path.is_file() and measured.onnx_path.parent.name == "models"
+    labels, _ = open_onnx(measured.onnx_path).predict(split.x_test)
+    assert measured.accuracy == pytest.approx(float((labels == split.y_test).mean()))
+    assert measured.parity["label_agreement"] == 1.0
+    assert 0 <= measured.extra["train"] <= 1 and 1 in measured.latency_ms
+    again = ctx.measure("lr", split, batch_sizes=(1,), also_on={"train": split.train_xy})
+    assert again is measured
+
+
+def test_measure_refuses_augmenting_a_sklearn_model(digits_data, tmp_path):
+    ctx = StudyContext(digits_data, get_profile("tiny"), tmp_path, progress=False)
+    with pytest.raises(ValueError, match="'lr' is a sklearn model; augmentation needs"):
+        ctx.measure("lr", ctx.split(300, 100), augment=lambda batch, generator: batch)
+
+
+def test_runner_records_failures_and_resumes(fake_studies, tmp_path):
+    result = run_studies(
+        ["good", "bad"], dataset="digits", profile="tiny", out=tmp_path, progress=False
+    )
+    assert result.failed == ["bad"]
+    good = json.loads((result.path / "studies/good/section.json").read_text())
+    bad = json.loads((result.path / "studies/bad/section.json").read_text())
+    assert good["status"] == "ok" and good["findings"] == ["a finding"]
+    assert (result.path / "studies/good/t.csv").read_text().splitlines()[0] == "a,b"
+    assert bad["status"] == "failed" and "broken on purpose" in bad["error"]
+    manifest = json.loads((result.path / "manifest.json").read_text())
+    assert manifest["settings"]["dataset"] == "digits" and manifest["settings"]["kind"] == "study"
+
+    again = run_studies(["good", "bad"], into=result.path, progress=False)
+    assert again.outcomes["good"]["status"] == "skipped"
+    assert again.outcomes["bad"]["status"] == "failed"  # a failed study is retried
+    assert fake_studies == ["good"]
+    forced = run_studies(["good"], into=result.path, force=True, progress=False)
+    assert forced.outcomes["good"]["status"] == "ok" and fake_studies == ["good", "good"]
+
+
+def test_runner_refuses_a_mismatched_or_foreign_folder(fake_studies, tmp_path):
+    result = run_studies(["good"], dataset="digits", profile="tiny", out=tmp_path, progress=False)
+    with pytest.raises(ValueError, match="that run used dataset='digits'.*'mnist'"):
+        run_studies(["good"], into=result.path, dataset="mnist", progress=False)
+    with pytest.raises(FileNotFoundError, match="not a run folder"):
+        run_studies(["good"], into=tmp_path / "nothing", progress=False)
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "plain/manifest.json").write_text(json.dumps({"settings": {"dataset": "x"}}))
+    with pytest.raises(ValueError, match="holds an `xrbench run`"):
+        run_studies(["good"], into=tmp_path / "plain", progress=False)
+
+
+def test_cli_study_runs_and_reports_exit_status(fake_studies, tmp_path, capsys):
+    from toolkit.cli import main
+
+    code = main(
+        ["study", "good", "--dataset", "digits", "--profile", "tiny", "--out", str(tmp_path)]
+    )
+    out = capsys.readouterr().out
+    assert code == 0 and "good" in out and "run folder:" in out
+    assert (
+        main(["study", "bad", "--dataset", "digits", "--profile", "tiny", "--out", str(tmp_path)])
+        == 1
+    )
+    assert main(["study", "nope", "--profile", "tiny"]) == 2
+    assert "Unknown study 'nope'" in capsys.readouterr().err
