@@ -421,5 +421,17 @@ def resnet(*, image_shape, num_classes, seed, width: int = 16, blocks: int = 1):
     return SmallResNet(_channels(image_shape), num_classes, width=width, blocks=blocks)
 
 
+@register_model("torch", epochs=20, batch_size=128, lr=3e-3)
+def features_mlp(*, image_shape, num_classes, seed, depth: int = 2, width: int = 64):
+    """Hand-made image statistics (ink, bounding box, centre of mass, ...) -> a small MLP.
+
+    The features are computed in the graph by :class:`toolkit.image_features.ImageFeatures`,
+    so the model answers how far these few numbers per image go without the pixels.
+    """
+    from toolkit.image_features import FeatureMLP
+
+    return FeatureMLP(num_classes, depth=depth, width=width)
+
+
 def _channels(image_shape: tuple[int, ...]) -> int:
     return image_shape[2] if len(image_shape) == 3 else 1
