@@ -42,7 +42,7 @@ SETTINGS = {
         "model": "lenet5",
         "train_size": 5000,
         "test_size": 2000,
-        "epochs": 5,
+        "epochs": 4,
         "trained": None,  # every registered augmentation
         "map_per_class": 25,
         "tsne_iter": 500,

@@ -79,6 +79,10 @@ class Measured:
         labels, scores: the ONNX file's outputs on the test set.
         parity: the parity dict of :func:`exporters.check_parity` (native vs ONNX).
         latency_ms: p50 latency in ms per batch size timed (empty when none was asked).
+        latency_by_runtime: p50 latency in ms per runtime, then per batch size: ort-cpu (the
+            same numbers as ``latency_ms``) and every other runtime ``measure`` was asked for
+            that could run this model here (other ONNX runtimes on the same file, the native
+            framework on the trained model).
         train_time_s, size_mb, parameters, flops_per_image: cost of the model.
         history, curve: the engine's per-epoch and per-N-batches records (PyTorch models).
         trained: the native trained model (for activations, re-use; not saved).
@@ -96,6 +100,7 @@ class Measured:
     scores: np.ndarray | None = None
     parity: dict = field(default_factory=dict)
     latency_ms: dict = field(default_factory=dict)
+    latency_by_runtime: dict[str, dict[int, float]] = field(default_factory=dict)
     train_time_s: float = 0.0
     size_mb: float | None = None
     parameters: int | None = None
@@ -288,6 +293,7 @@ class StudyContext:
         batch_sizes: tuple = (),
         also_on: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
         keep_trained: bool = False,
+        runtimes: tuple[str, ...] = ("ort-cpu",),
     ) -> Measured:
         """Train ``spec`` on ``split``, export it, and evaluate the ONNX file with the harness.
 
@@ -304,6 +310,10 @@ class StudyContext:
             also_on: more sets to measure accuracy on, e.g. {"train": (x, y)}; results in
                 ``Measured.extra``.
             keep_trained: keep the native model on the result (for activations).
+            runtimes: runtimes to time ``batch_sizes`` on, into ``latency_by_runtime``;
+                accuracy always comes from ort-cpu. Other ONNX runtimes run the same file,
+                a native runtime runs the trained model where it is the model's framework;
+                one that is unavailable here, or cannot run this model, is skipped.
 
         Returns:
             The :class:`Measured` result; cached, so the same experiment in two studies of one
@@ -329,6 +339,7 @@ class StudyContext:
             augment_name,
             tuple(batch_sizes),
             tuple(sorted(also_on or {})),
+            tuple(runtimes),
         )
         if key in self._cache and (self._cache[key].trained is not None or not keep_trained):
             return self._cache[key]
@@ -383,6 +394,12 @@ class StudyContext:
         result.confusion = evaluation.confusion
         result.labels, result.scores = evaluation.labels, evaluation.scores
         result.latency_ms = {r.batch_size: r.stats()["latency_p50_ms"] for r in evaluation.latency}
+        result.latency_by_runtime = {"ort-cpu": dict(result.latency_ms)}
+        for runtime in runtimes:
+            if runtime != "ort-cpu" and batch_sizes:
+                latency = self._latency_on(runtime, path, trained, split, batch_sizes, tag)
+                if latency is not None:
+                    result.latency_by_runtime[runtime] = latency
         result.size_mb = path.stat().st_size / 2**20
         result.parameters = complexity.get("parameters")
         result.flops_per_image = complexity.get("flops_per_image")
@@ -399,6 +416,37 @@ class StudyContext:
         )
         self._cache[key] = result
         return result
+
+    def _latency_on(
+        self, runtime: str, path: Path, trained, split: Split, batch_sizes: tuple, tag: str
+    ) -> dict[int, float] | None:
+        """p50 latency per batch size of one model on one more runtime; None where it cannot
+        run this model here (logged), so a missing GPU or OpenVINO never fails a study."""
+        from toolkit.harness import RuntimeUnavailable, get_runtime, open_onnx
+        from toolkit.harness.evaluate import evaluate_predictor
+        from toolkit.native import open_native, runs_natively
+
+        try:
+            if get_runtime(runtime).kind == "onnx":
+                runner = open_onnx(path, runtime, self.threads)
+            elif runs_natively(runtime, trained):
+                runner = open_native(runtime, trained, self.threads)
+            else:
+                return None
+        except RuntimeUnavailable as e:
+            self.log(f"{tag}: not timed on {runtime}: {e}")
+            return None
+        evaluation = evaluate_predictor(
+            runner,
+            model=tag,
+            dataset=self.dataset,
+            x_test=split.x_test,
+            y_test=split.y_test,
+            num_classes=self.data.num_classes,
+            batch_sizes=batch_sizes,
+            budget_s=self.profile.latency_budget_s,
+        )
+        return {r.batch_size: r.stats()["latency_p50_ms"] for r in evaluation.latency}
 
 
 def time_call(fn, *args, **kwargs):

@@ -1,0 +1,79 @@
+"""The 'compare' study on tiny data: its tables hold what they claim."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from toolkit.studies.compare import SETTINGS
+
+
+def _rows(folder, name: str) -> list[dict]:
+    with open(folder / f"{name}.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _check_models_table(rows: list[dict], expected: list[str]) -> None:
+    assert [r["model"] for r in rows] == sorted(
+        expected, key=lambda m: -float(next(r["accuracy"] for r in rows if r["model"] == m))
+    )
+    accuracies = [float(r["accuracy"]) for r in rows]
+    assert accuracies == sorted(accuracies, reverse=True)
+    for r in rows:
+        low, acc, high = (float(r[k]) for k in ("accuracy_ci_low", "accuracy", "accuracy_ci_high"))
+        assert 0 <= low <= acc <= high <= 1
+        for k in ("precision_macro", "recall_macro", "f1_macro", "parity_label_agreement"):
+            assert 0 <= float(r[k]) <= 1, (r["model"], k)
+        assert float(r["onnx_mb"]) > 0 and float(r["train_time_s"]) >= 0
+        assert float(r["p50_ms_ort-cpu_bs1"]) > 0
+    frameworks = {r["model"]: r["framework"] for r in rows}
+    # every model is timed natively too, in the runtime of its own framework
+    for r in rows:
+        native = "sklearn" if frameworks[r["model"]] == "sklearn" else "torch-cpu"
+        other = "torch-cpu" if native == "sklearn" else "sklearn"
+        assert float(r[f"p50_ms_{native}_bs1"]) > 0
+        assert r.get(f"p50_ms_{other}_bs1", "") == ""
+
+
+@pytest.mark.parametrize("fixture", ["digits_data", "colour_data"])
+def test_compare_tables_and_figures(fixture, request, tmp_path, run_tiny_study):
+    data = request.getfixturevalue(fixture)
+    section = run_tiny_study("compare", data, tmp_path)
+    folder = tmp_path / "studies" / "compare"
+    models = SETTINGS["tiny"]["models"]
+    _check_models_table(_rows(folder, "models"), models)
+    per_class = _rows(folder, "per_class_f1")
+    assert sorted(r["model"] for r in per_class) == sorted(models)
+    assert list(per_class[0]) == ["model", *data.class_names]
+    assert all(0 <= float(v) <= 1 for r in per_class for k, v in r.items() if k != "model")
+    cnn = _rows(folder, "cnn_study")
+    assert len(cnn) == 1 + len(SETTINGS["tiny"]["cnn_variants"])
+    assert cnn[0]["variant"] == "default cnn" and float(cnn[0]["delta_points"]) == 0
+    for r in cnn:
+        delta = (float(r["accuracy"]) - float(cnn[0]["accuracy"])) * 100
+        assert float(r["delta_points"]) == pytest.approx(delta)
+    figures = {f["file"] for f in section["figures"]}
+    assert {"accuracy.png", "confusion_matrices.png", "cnn_study.png"} <= figures
+    assert "accuracy_vs_latency.png" in figures and "latency_per_runtime.png" in figures
+    assert section["headline"]
+
+
+def test_fastest_near_best_picks_the_fastest_within_one_point():
+    from toolkit.studies.compare import fastest_near_best
+    from toolkit.studies.context import Measured
+
+    def model(acc: float, ms: float) -> Measured:
+        return Measured(spec="lr", tag="lr", status="ok", accuracy=acc, latency_ms={1: ms})
+
+    results = {"best": model(0.99, 5.0), "near": model(0.985, 1.0), "far": model(0.97, 0.1)}
+    assert fastest_near_best(results, 1)[0] == "near"
+    assert fastest_near_best(results, 256) is None
+
+
+def test_change_phrase_follows_the_sign():
+    from toolkit.studies.compare import change_phrase
+
+    assert change_phrase(0.5) == "raised accuracy by 0.50 points"
+    assert change_phrase(-1.25) == "lowered accuracy by 1.25 points"
+    assert change_phrase(0.0) == "left accuracy unchanged"
