@@ -231,3 +231,24 @@ def test_same_seed_same_weights_and_curves(data):
 def test_bad_options_name_the_key(options, message):
     with pytest.raises(ValueError, match=message):
         TrainConfig.from_options(options)
+
+
+def test_curve_records_training_accuracy_of_its_batches(data):
+    """Each curve point's train_accuracy is the share of the batches since the previous point
+    that were classified right: with a rate too small to move a weight, one point per epoch
+    equals the untrained module's accuracy on the whole training set."""
+    x, y, xv, yv = data
+    frozen = TrainConfig(
+        epochs=2, batch_size=32, optimizer="sgd", lr=1e-30, schedule="none", log_every=5
+    )
+    result = fit(module(), x, y, xv, yv, frozen, seed=0, progress=False)
+    with torch.no_grad():
+        expected = (module().logits(torch.from_numpy(x)).argmax(1).numpy() == y).mean()
+    assert [c["train_accuracy"] for c in result.curve] == pytest.approx([expected] * 2)
+
+    learning = TrainConfig(epochs=4, batch_size=32, lr=0.01, schedule="none", log_every=1)
+    curve = fit(module(), x, y, xv, yv, learning, seed=0, progress=False).curve
+    assert len(curve) == 4 * 5 and all(0 <= c["train_accuracy"] <= 1 for c in curve)
+    assert all(float(c["train_accuracy"] * 32).is_integer() for c in curve)  # counts / 32
+    assert curve[-1]["train_accuracy"] > curve[0]["train_accuracy"]
+    assert {"step", "epoch", "train_loss", "lr", "elapsed_s"} <= set(curve[0])

@@ -329,7 +329,9 @@ class FitResult:
             (None without validation), lr (of the epoch's last batch), epoch_time_s
             (training only) and elapsed_s (since the start, validation included).
         curve: one dict every ``log_every`` batches: step (batches so far), epoch,
-            train_loss (mean since the previous point), lr and elapsed_s.
+            train_loss (mean since the previous point), train_accuracy (share of the
+            images since the previous point that the training batches' logits got right,
+            in train mode: dropout on, before that batch's step), lr and elapsed_s.
     """
 
     module: nn.Module
@@ -448,7 +450,8 @@ def fit(
         epoch_start = time.perf_counter()
         tally.start_epoch(epoch, started)
         order = torch.randperm(n, generator=order_generator).to(device)
-        pending: torch.Tensor | None = None  # the previous batch's loss, checked one behind
+        # the previous batch's (loss, correct count), read one batch behind in one sync
+        pending: torch.Tensor | None = None
         pending_size, pending_lr = 0, group["lr"]
         for first in range(0, n, batch_size):
             idx = order[first : first + batch_size]
@@ -456,7 +459,8 @@ def fit(
             if augment is not None:
                 batch = augment(batch, augment_generator)
             with autocast:
-                loss = F.cross_entropy(module.logits(batch), labels[idx])
+                logits = module.logits(batch)
+                loss = F.cross_entropy(logits, labels[idx])
                 objective = loss
                 if penalised:
                     objective = loss + config.l1 * sum(w.abs().sum() for w in penalised)
@@ -471,12 +475,14 @@ def fit(
             lr = group["lr"]
             if schedule.interval == "batch":
                 schedule.scheduler.step()
-            if pending is not None and not tally.add(pending.item(), pending_size, pending_lr):
+            if pending is not None and not tally.add(*pending.tolist(), pending_size, pending_lr):
                 status = "diverged"
                 break
-            pending, pending_size, pending_lr = loss.detach(), len(idx), lr
+            correct = (logits.detach().argmax(dim=1) == labels[idx]).sum()
+            pending = torch.stack((loss.detach().float(), correct.float()))
+            pending_size, pending_lr = len(idx), lr
             bar.update(1)
-        if status != "diverged" and not tally.add(pending.item(), pending_size, pending_lr):
+        if status != "diverged" and not tally.add(*pending.tolist(), pending_size, pending_lr):
             status = "diverged"
         if status == "diverged":
             break
@@ -521,38 +527,44 @@ def fit(
 
 
 class _Tally:
-    """Running sums of the per-batch losses: the epoch's mean and the curve's points."""
+    """Running sums of the per-batch losses and hits: the epoch's mean and the curve's points."""
 
     def __init__(self, log_every: int):
         self.log_every = log_every
         self.curve: list[dict] = []
         self.steps = 0
         self.window_sum, self.window_n = 0.0, 0
+        self.window_correct, self.window_images = 0.0, 0
         self.epoch_sum = 0.0
         self.epoch, self.started = 0, 0.0
 
     def start_epoch(self, epoch: int, started: float) -> None:
         self.epoch, self.started, self.epoch_sum = epoch, started, 0.0
 
-    def add(self, loss: float, size: int, lr: float) -> bool:
-        """Count one batch's mean loss; False when it is NaN or infinite."""
+    def add(self, loss: float, correct: float, size: int, lr: float) -> bool:
+        """Count one batch's mean loss and correct predictions; False when the loss is NaN
+        or infinite."""
         if not math.isfinite(loss):
             return False
         self.steps += 1
         self.epoch_sum += loss * size
         self.window_sum += loss
         self.window_n += 1
+        self.window_correct += correct
+        self.window_images += size
         if self.steps % self.log_every == 0:
             self.curve.append(
                 {
                     "step": self.steps,
                     "epoch": self.epoch,
                     "train_loss": self.window_sum / self.window_n,
+                    "train_accuracy": self.window_correct / self.window_images,
                     "lr": lr,
                     "elapsed_s": time.perf_counter() - self.started,
                 }
             )
             self.window_sum, self.window_n = 0.0, 0
+            self.window_correct, self.window_images = 0.0, 0
         return True
 
     def epoch_loss(self, n: int) -> float:

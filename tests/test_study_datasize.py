@@ -1,0 +1,141 @@
+"""Study 'datasize' on tiny data: learning-curve points are ordered by size, sizes are the
+ones asked (balanced draws), error bars come from the seeds, and the flatten size is one of
+the measured sizes."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import math
+
+import numpy as np
+import pytest
+
+from toolkit.studies import datasize as study
+
+
+@contextlib.contextmanager
+def single_threaded():
+    """On a shared 2-core machine, BLAS and OpenMP threads waiting for a taken core make
+    tiny fits orders of magnitude slower; these tiny runs gain nothing from more threads."""
+    from threadpoolctl import threadpool_limits
+
+    from toolkit.harness import runtimes
+
+    saved = runtimes.default_threads
+    runtimes.default_threads = lambda: 1
+    try:
+        with threadpool_limits(1):
+            yield
+    finally:
+        runtimes.default_threads = saved
+
+
+def read_csv(path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def number(text: str) -> float | None:
+    return float(text) if text not in ("", "None") else None
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory, digits_data):
+    from tests.conftest import run_tiny_study
+
+    run_dir = tmp_path_factory.mktemp("datasize")
+    with single_threaded():
+        section = run_tiny_study("datasize", digits_data, run_dir)
+    return section, run_dir / "studies" / "datasize"
+
+
+def test_points_are_ordered_by_size_and_sizes_are_as_asked(digits_run, digits_data):
+    section, folder = digits_run
+    settings = study.SETTINGS["tiny"]
+    points = read_csv(folder / "learning_curves.csv")
+    n_classes, n_train = digits_data.num_classes, len(digits_data.x_train)
+    expected = [n_train if s is None else (s // n_classes) * n_classes for s in settings["sizes"]]
+    for family in settings["families"]:
+        sizes = [int(p["train_size"]) for p in points if p["family"] == family]
+        assert sizes == sorted(sizes) == expected
+        tests = [int(p["test_size"]) for p in points if p["family"] == family]
+        assert tests[-1] == len(digits_data.x_test)  # the whole split: the whole test split
+        for size, test in zip(sizes[:-1], tests[:-1], strict=True):
+            assert test == (max(size // 5, n_classes) // n_classes) * n_classes
+    for p in points:
+        assert 0 <= number(p["accuracy_mean"]) <= 1 and 0 <= number(p["recall_macro_mean"]) <= 1
+
+
+def test_error_bars_are_the_seed_spread(digits_run):
+    _, folder = digits_run
+    runs = read_csv(folder / "runs.csv")
+    points = read_csv(folder / "learning_curves.csv")
+    seeds = study.SETTINGS["tiny"]["seeds"]
+    assert len(runs) == seeds * len(points)
+    for p in points:
+        group = [
+            float(r["accuracy"])
+            for r in runs
+            if r["family"] == p["family"] and r["train_size"] == p["train_size"]
+        ]
+        assert len(group) == seeds == int(p["seeds_ok"])
+        assert number(p["accuracy_mean"]) == pytest.approx(np.mean(group))
+        assert number(p["accuracy_std"]) == pytest.approx(np.std(group, ddof=1))
+    assert len({r["seed"] for r in runs}) == seeds
+
+
+def test_flatten_size_is_a_measured_size_and_follows_the_rule(digits_run):
+    section, folder = digits_run
+    points = read_csv(folder / "learning_curves.csv")
+    for row in read_csv(folder / "flatten.csv"):
+        mine = [p for p in points if p["family"] == row["family"]]
+        sizes = [int(p["train_size"]) for p in mine]
+        means = [number(p["accuracy_mean"]) for p in mine]
+        assert int(row["flattens_at"]) in sizes
+        threshold = max(means) - study.FLAT_WITHIN_POINTS / 100
+        first = next(s for s, m in zip(sizes, means, strict=True) if m >= threshold)
+        assert int(row["flattens_at"]) == first
+    assert str(study.FLAT_WITHIN_POINTS) in section["tables"][2]["caption"]
+    assert any(f"{study.FLAT_WITHIN_POINTS} points" in f for f in section["findings"])
+    assert section["headline"]
+
+
+def test_side_by_side_has_the_sizes_present(digits_run, digits_data):
+    _, folder = digits_run
+    with open(folder / "side_by_side.csv", newline="") as f:
+        header = next(csv.reader(f))
+    # tiny asks 100, 1,000 and the whole split; digits has no 1,000 draw in the tiny sizes
+    assert header == [
+        "family",
+        "accuracy @ 100",
+        "recall @ 100",
+        f"accuracy @ {len(digits_data.x_train):,}",
+        f"recall @ {len(digits_data.x_train):,}",
+    ]
+    for row in read_csv(folder / "side_by_side.csv"):
+        mean, std = row["accuracy @ 100"].split(" ± ")
+        assert 0 <= float(mean) <= 1 and float(std) >= 0
+
+
+def test_flatten_rule_on_a_made_up_curve():
+    points = [
+        {"train_size": n, "accuracy_mean": a}
+        for n, a in [(1000, 0.90), (2000, 0.95), (5000, 0.962), (10000, 0.965)]
+    ]
+    f = study.flatten_point(points)
+    assert f["size"] == 5000 and f["best_size"] == 10000 and f["plateaued"]
+    assert f["last_gain_per_1k"] == pytest.approx(0.3 / 5)
+    rising = study.flatten_point(points[:2])
+    assert rising["size"] == 2000 and not rising["plateaued"]
+
+
+def test_runs_on_colour_data(colour_data, run_tiny_study, tmp_path):
+    with single_threaded():
+        section = run_tiny_study("datasize", colour_data, tmp_path)
+    points = read_csv(tmp_path / "studies" / "datasize" / "learning_curves.csv")
+    sizes = sorted({int(p["train_size"]) for p in points})
+    # 200 colour training images: 100, then the whole split (400 and 'all' are the same draw)
+    assert sizes == [100, len(colour_data.x_train)]
+    assert any("same draw" in n for n in section["notes"])
+    assert all(math.isfinite(number(p["accuracy_mean"])) for p in points)
