@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 from pathlib import Path
 
 from toolkit import __version__
@@ -339,7 +340,15 @@ def _study_epilog() -> str:
     from toolkit.studies.profiles import PROFILES
 
     lines = ["studies (run in this order by 'all'):"]
-    lines += [f"  {n:<15} {get_study(n).description}" for n in list_studies()]
+    lines += [
+        textwrap.fill(
+            get_study(n).description,
+            width=90,
+            initial_indent=f"  {n:<15} ",
+            subsequent_indent=" " * 18,
+        )
+        for n in list_studies()
+    ]
     lines += ["", "profiles:"]
     lines += [f"  {n:<15} {PROFILES.get(n).description}" for n in PROFILES]
     lines += [

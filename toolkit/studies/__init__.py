@@ -13,7 +13,7 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from toolkit.registry import Registry, first_doc_line
+from toolkit.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -26,8 +26,9 @@ class StudyEntry:
 
     @property
     def description(self) -> str:
-        """The first line of the study function's docstring."""
-        return first_doc_line(self.run)
+        """The first paragraph of the study function's docstring, on one line."""
+        paragraph = (self.run.__doc__ or "").strip().split("\n\n")[0]
+        return " ".join(paragraph.split())
 
 
 STUDIES: Registry[StudyEntry] = Registry("study", "xrbench study --help")
