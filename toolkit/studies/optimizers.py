@@ -484,14 +484,14 @@ def _fastest(section, grid, settings) -> dict | None:
     fastest = min(reached, key=lambda r: (r["batches_to_target"], -r["final_train_accuracy"]))
     ties = [r for r in reached if r["batches_to_target"] == fastest["batches_to_target"]]
     also = (
-        f" (tied with {', '.join(_name(r) for r in ties if r is not fastest)})"
+        f", tied with {', '.join(_name(r) for r in ties if r is not fastest)}"
         if len(ties) > 1
         else ""
     )
     section.finding(
         f"Fastest to {target:.0%} training accuracy: {_name(fastest)}, after "
-        f"{fastest['batches_to_target']} batches{also} (curve points every "
-        f"{settings['log_every']} batches); {len(reached)} of {len(grid)} runs reached it."
+        f"{fastest['batches_to_target']} batches{also}; {len(reached)} of {len(grid)} runs "
+        f"reached it (read from curve points every {settings['log_every']} batches)."
     )
     return fastest
 
