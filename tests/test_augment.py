@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
-from toolkit.data.augment import augment_hook, augment_images, list_augmentations
+torch = pytest.importorskip("torch")
+
+from toolkit.data.augment import augment_hook, augment_images, list_augmentations  # noqa: E402
 
 ALL = list_augmentations()
 

@@ -8,15 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.report import build_report, load_run
-from toolkit.report.format import MAX_ROWS, format_cell
-from toolkit.studies.context import Section
-
+pytest.importorskip("torch", reason="Section lives in toolkit.studies")
 pytest.importorskip("reportlab")
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+
+from toolkit.report import build_report, load_run  # noqa: E402
+from toolkit.report.format import MAX_ROWS, format_cell  # noqa: E402
+from toolkit.studies.context import Section  # noqa: E402
 
 MANIFEST = {
     "command": ["xrbench", "study", "all", "--profile", "tiny"],

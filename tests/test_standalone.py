@@ -27,6 +27,18 @@ def test_environment_has_no_training_stack():
     import toolkit.harness  # noqa: F401
 
 
+def test_study_without_training_stack_says_what_to_install(capsys):
+    """`xrbench --help` and `study --help` still work; `study` fails with the install line."""
+    if importlib.util.find_spec("torch"):
+        pytest.skip("torch is installed: this check is for tox -e standalone")
+    with pytest.raises(SystemExit):
+        main(["study", "--help"])
+    assert "xrbench[train,report]" in capsys.readouterr().out
+    assert main(["study", "all"]) == 2
+    err = capsys.readouterr().err
+    assert "'torch'" in err and "pip install 'xrbench[train,report]'" in err
+
+
 @pytest.fixture
 def bright_dark_card(isolated_data_env, monkeypatch):
     """A 2-class 8x8 IDX dataset in a fake data root, registered in the catalog."""

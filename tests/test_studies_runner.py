@@ -7,10 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from toolkit.studies import STUDIES, StudyEntry, get_study, list_studies
-from toolkit.studies.context import Section, StudyContext
-from toolkit.studies.profiles import PROFILES, get_profile
-from toolkit.studies.runner import resolve_studies, run_studies
+pytest.importorskip("torch", reason="the studies train models")
+
+from toolkit.studies import STUDIES, StudyEntry, get_study, list_studies  # noqa: E402
+from toolkit.studies.context import Section, StudyContext  # noqa: E402
+from toolkit.studies.profiles import PROFILES, get_profile  # noqa: E402
+from toolkit.studies.runner import resolve_studies, run_studies  # noqa: E402
 
 ISSUE_STUDIES = (
     "features",

@@ -6,8 +6,10 @@ import csv
 
 import pytest
 
-from toolkit.data.augment import list_augmentations
-from toolkit.studies.augmentation import SETTINGS
+pytest.importorskip("torch", reason="the studies train models")
+
+from toolkit.data.augment import list_augmentations  # noqa: E402
+from toolkit.studies.augmentation import SETTINGS  # noqa: E402
 
 
 def _rows(folder, name: str) -> list[dict]:

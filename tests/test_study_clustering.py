@@ -6,7 +6,9 @@ import csv
 
 import pytest
 
-from toolkit.studies.clustering import METHODS
+torch = pytest.importorskip("torch")
+
+from toolkit.studies.clustering import METHODS  # noqa: E402
 
 
 def _rows(folder, name: str) -> list[dict]:

@@ -6,7 +6,9 @@ import csv
 
 import pytest
 
-from toolkit.studies.compare import SETTINGS
+pytest.importorskip("torch", reason="the studies train models")
+
+from toolkit.studies.compare import SETTINGS  # noqa: E402
 
 
 def _rows(folder, name: str) -> list[dict]:

@@ -11,7 +11,9 @@ import math
 import numpy as np
 import pytest
 
-from toolkit.studies import datasize as study
+pytest.importorskip("torch", reason="the studies train models")
+
+from toolkit.studies import datasize as study  # noqa: E402
 
 
 @contextlib.contextmanager

@@ -7,7 +7,9 @@ import csv
 import numpy as np
 import pytest
 
-from toolkit.studies.embedding import available_methods, embed, mixed_augmentations
+pytest.importorskip("torch", reason="the studies train models")
+
+from toolkit.studies.embedding import available_methods, embed, mixed_augmentations  # noqa: E402
 
 
 def _rows(folder, name: str) -> list[dict]:

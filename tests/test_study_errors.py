@@ -7,7 +7,9 @@ import csv
 import numpy as np
 import pytest
 
-from toolkit.studies.errors import SETTINGS, hardest_images, miss_counts, overlap_matrices
+pytest.importorskip("torch", reason="the studies train models")
+
+from toolkit.studies.errors import SETTINGS, hardest_images, miss_counts, overlap_matrices  # noqa: E402
 
 
 def _rows(folder, name: str) -> list[dict]:

@@ -6,9 +6,10 @@ import csv
 
 import numpy as np
 import pytest
-import torch
 
-from toolkit.image_features import FEATURE_NAMES, ImageFeatures, feature_table
+torch = pytest.importorskip("torch")
+
+from toolkit.image_features import FEATURE_NAMES, ImageFeatures, feature_table  # noqa: E402
 
 
 def _rows(folder, name: str) -> list[dict]:

@@ -10,7 +10,9 @@ import json
 
 import pytest
 
-from toolkit.studies import optimizers as study
+pytest.importorskip("torch", reason="the studies train models")
+
+from toolkit.studies import optimizers as study  # noqa: E402
 
 
 @contextlib.contextmanager

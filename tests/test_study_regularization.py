@@ -9,7 +9,9 @@ import csv
 
 import pytest
 
-from toolkit.studies import regularization as study
+pytest.importorskip("torch", reason="the studies train models")
+
+from toolkit.studies import regularization as study  # noqa: E402
 
 
 @contextlib.contextmanager

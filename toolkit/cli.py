@@ -335,7 +335,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+STUDIES_NEED = "pip install 'xrbench[train,report]'"
+
+
+def _studies_missing() -> str | None:
+    """The first module the studies need that is missing, so --help and `study` say so."""
+    try:
+        import toolkit.studies  # noqa: F401
+    except ModuleNotFoundError as e:
+        return e.name or str(e)
+    return None
+
+
 def _study_epilog() -> str:
+    missing = _studies_missing()
+    if missing:
+        return f"The studies need the training stack ('{missing}' is missing): {STUDIES_NEED}."
     from toolkit.studies import get_study, list_studies
     from toolkit.studies.profiles import PROFILES
 
@@ -661,6 +676,11 @@ def cmd_datasets(args) -> int:
 
 
 def cmd_study(args) -> int:
+    missing = _studies_missing()
+    if missing:
+        raise ImportError(
+            f"the studies need '{missing}', which this environment lacks: {STUDIES_NEED}"
+        )
     from toolkit.studies.runner import resolve_studies, run_studies
 
     names = resolve_studies(args.studies)
