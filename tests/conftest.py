@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import gzip
 import hashlib
 import struct
@@ -161,6 +163,29 @@ def make_colour_dataset(per_class: int = 40, size: int = 16, classes: int = 5, s
 def colour_data():
     """A tiny 5-class colour dataset (16x16x3), made in memory."""
     return make_colour_dataset()
+
+
+def read_csv(path: Path) -> list[dict]:
+    """A study's CSV table as a list of rows."""
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@contextlib.contextmanager
+def single_threaded():
+    """On a shared 2-core machine, BLAS and OpenMP threads waiting for a taken core make
+    tiny fits orders of magnitude slower; these tiny runs gain nothing from more threads."""
+    from threadpoolctl import threadpool_limits
+
+    from toolkit.harness import runtimes
+
+    saved = runtimes.default_threads
+    runtimes.default_threads = lambda: 1
+    try:
+        with threadpool_limits(1):
+            yield
+    finally:
+        runtimes.default_threads = saved
 
 
 def run_tiny_study(name: str, data, run_dir: Path, **overrides) -> dict:

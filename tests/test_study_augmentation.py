@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import csv
-
 import pytest
+
+from tests.conftest import read_csv
 
 pytest.importorskip("torch", reason="the studies train models")
 
@@ -12,14 +12,9 @@ from toolkit.data.augment import list_augmentations  # noqa: E402
 from toolkit.studies.augmentation import SETTINGS  # noqa: E402
 
 
-def _rows(folder, name: str) -> list[dict]:
-    with open(folder / name, newline="") as f:
-        return list(csv.DictReader(f))
-
-
 def _check(section, folder, data):
     trained = SETTINGS["tiny"]["trained"]
-    rows = _rows(folder, "accuracy.csv")
+    rows = read_csv(folder / "accuracy.csv")
     assert [r["augmentation"] for r in rows] == ["none", *trained]
     base = float(rows[0]["accuracy"])
     for r in rows:
@@ -32,7 +27,7 @@ def _check(section, folder, data):
     # one ONNX file per trained model, each evaluated by the harness
     for r in rows:
         assert (folder / "models" / f"aug-{r['augmentation']}.onnx").is_file()
-    neighbours = _rows(folder, "map_neighbours.csv")
+    neighbours = read_csv(folder / "map_neighbours.csv")
     assert [r["set"] for r in neighbours] == ["original", *list_augmentations()]
     assert len({r["images"] for r in neighbours}) == 1
     assert all(0.0 <= float(r["knn_accuracy_vs_clean"]) <= 1.0 for r in neighbours)

@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import csv
-
 import pytest
+
+from tests.conftest import read_csv
 
 torch = pytest.importorskip("torch")
 
 from toolkit.studies.clustering import METHODS  # noqa: E402
 
 
-def _rows(folder, name: str) -> list[dict]:
-    with open(folder / f"{name}.csv", newline="") as f:
-        return list(csv.DictReader(f))
-
-
 @pytest.mark.parametrize("fixture", ["digits_data", "colour_data"])
 def test_clustering_scores_per_layer(fixture, request, tmp_path, run_tiny_study):
     data = request.getfixturevalue(fixture)
     section = run_tiny_study("clustering", data, tmp_path)
-    rows = _rows(tmp_path / "studies" / "clustering", "clustering_scores")
+    rows = read_csv(tmp_path / "studies" / "clustering" / "clustering_scores.csv")
     layers = list(dict.fromkeys(r["layer"] for r in rows))
     assert layers[0] == "raw pixels" and layers[-1] == "logits"
     assert len(layers) >= 4  # raw pixels, at least one conv, a pooling layer, the logits

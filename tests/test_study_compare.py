@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import csv
-
 import pytest
+
+from tests.conftest import read_csv
 
 pytest.importorskip("torch", reason="the studies train models")
 
 from toolkit.studies.compare import SETTINGS  # noqa: E402
-
-
-def _rows(folder, name: str) -> list[dict]:
-    with open(folder / f"{name}.csv", newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def _check_models_table(rows: list[dict], expected: list[str]) -> None:
@@ -44,12 +39,12 @@ def test_compare_tables_and_figures(fixture, request, tmp_path, run_tiny_study):
     section = run_tiny_study("compare", data, tmp_path)
     folder = tmp_path / "studies" / "compare"
     models = SETTINGS["tiny"]["models"]
-    _check_models_table(_rows(folder, "models"), models)
-    per_class = _rows(folder, "per_class_f1")
+    _check_models_table(read_csv(folder / "models.csv"), models)
+    per_class = read_csv(folder / "per_class_f1.csv")
     assert sorted(r["model"] for r in per_class) == sorted(models)
     assert list(per_class[0]) == ["model", *data.class_names]
     assert all(0 <= float(v) <= 1 for r in per_class for k, v in r.items() if k != "model")
-    cnn = _rows(folder, "cnn_study")
+    cnn = read_csv(folder / "cnn_study.csv")
     assert len(cnn) == 1 + len(SETTINGS["tiny"]["cnn_variants"])
     assert cnn[0]["variant"] == "default cnn" and float(cnn[0]["delta_points"]) == 0
     for r in cnn:

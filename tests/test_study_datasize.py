@@ -4,38 +4,17 @@ the measured sizes."""
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import math
 
 import numpy as np
 import pytest
 
+from tests.conftest import read_csv, single_threaded
+
 pytest.importorskip("torch", reason="the studies train models")
 
 from toolkit.studies import datasize as study  # noqa: E402
-
-
-@contextlib.contextmanager
-def single_threaded():
-    """On a shared 2-core machine, BLAS and OpenMP threads waiting for a taken core make
-    tiny fits orders of magnitude slower; these tiny runs gain nothing from more threads."""
-    from threadpoolctl import threadpool_limits
-
-    from toolkit.harness import runtimes
-
-    saved = runtimes.default_threads
-    runtimes.default_threads = lambda: 1
-    try:
-        with threadpool_limits(1):
-            yield
-    finally:
-        runtimes.default_threads = saved
-
-
-def read_csv(path) -> list[dict]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def number(text: str) -> float | None:
@@ -98,9 +77,13 @@ def test_flatten_size_is_a_measured_size_and_follows_the_rule(digits_run):
         threshold = max(means) - study.FLAT_WITHIN_POINTS / 100
         first = next(s for s, m in zip(sizes, means, strict=True) if m >= threshold)
         assert int(row["flattens_at"]) == first
+        # the headline names each family where it flattens, or among those still rising
+        if row["plateau_within_sizes"] == "True":
+            assert f"{row['family']} at {int(row['flattens_at']):,}" in section["headline"]
+        else:
+            assert row["family"] in section["headline"].split("still rise")[0]
     assert str(study.FLAT_WITHIN_POINTS) in section["tables"][2]["caption"]
     assert any(f"{study.FLAT_WITHIN_POINTS} points" in f for f in section["findings"])
-    assert section["headline"]
 
 
 def test_side_by_side_has_the_sizes_present(digits_run, digits_data):

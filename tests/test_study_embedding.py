@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import csv
-
 import numpy as np
 import pytest
+
+from tests.conftest import read_csv
 
 pytest.importorskip("torch", reason="the studies train models")
 
 from toolkit.studies.embedding import available_methods, embed, mixed_augmentations  # noqa: E402
-
-
-def _rows(folder, name: str) -> list[dict]:
-    with open(folder / name, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def test_embed_is_seeded_and_two_dimensional(digits_data):
@@ -39,7 +34,7 @@ def test_mixed_augmentations_keep_shape(colour_data):
 def _check(section, folder, data):
     methods = {"tsne": "t-SNE", "umap": "UMAP"}
     want = [methods[m] for m in available_methods()]
-    rows = _rows(folder, "embedding_quality.csv")
+    rows = read_csv(folder / "embedding_quality.csv")
     assert {(r["data"], r["method"]) for r in rows} == {
         (d, m) for d in ("clean", "augmented") for m in want
     }
@@ -48,7 +43,7 @@ def _check(section, folder, data):
         for key in ("knn_accuracy_map", "knn_accuracy_pca50"):
             assert 0.0 <= float(r[key]) <= 1.0
         assert int(r["points"]) == int(rows[0]["points"]) > 0
-    recalls = _rows(folder, "map_recall_per_class.csv")
+    recalls = read_csv(folder / "map_recall_per_class.csv")
     assert [r["class"] for r in recalls] == list(data.class_names)
     assert sum(int(r["images"]) for r in recalls) == int(rows[0]["points"])
     # accuracy is the support-weighted mean of the per-class recalls

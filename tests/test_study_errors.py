@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import csv
-
 import numpy as np
 import pytest
+
+from tests.conftest import read_csv
 
 pytest.importorskip("torch", reason="the studies train models")
 
 from toolkit.studies.errors import SETTINGS, hardest_images, miss_counts, overlap_matrices  # noqa: E402
-
-
-def _rows(folder, name: str) -> list[dict]:
-    with open(folder / f"{name}.csv", newline="") as f:
-        return list(csv.DictReader(f))
 
 
 @pytest.mark.parametrize("fixture", ["digits_data", "colour_data"])
@@ -23,12 +18,12 @@ def test_errors_overlap_matches_error_sets(fixture, request, tmp_path, run_tiny_
     section = run_tiny_study("errors", data, tmp_path)
     folder = tmp_path / "studies" / "errors"
     models = SETTINGS["tiny"]["models"]
-    wrongly = _rows(folder, "misclassified")
+    wrongly = read_csv(folder / "misclassified.csv")
     errors = {m: {r["test_index"] for r in wrongly if r[m] != r["true"]} for m in models}
     for r in wrongly:
         assert int(r["models_wrong"]) == sum(r[m] != r["true"] for m in models) >= 1
-    intersection = {r["model"]: r for r in _rows(folder, "error_intersection")}
-    jaccard = {r["model"]: r for r in _rows(folder, "error_jaccard")}
+    intersection = {r["model"]: r for r in read_csv(folder / "error_intersection.csv")}
+    jaccard = {r["model"]: r for r in read_csv(folder / "error_jaccard.csv")}
     assert list(intersection) == models
     for a in models:
         for b in models:
@@ -37,11 +32,11 @@ def test_errors_overlap_matches_error_sets(fixture, request, tmp_path, run_tiny_
             expected = len(errors[a] & errors[b]) / union if union else 0.0
             assert float(jaccard[a][b]) == pytest.approx(expected)
     # the hardest images are the most-missed ones, in order
-    hardest = _rows(folder, "hardest")
+    hardest = read_csv(folder / "hardest.csv")
     counts = [int(r["models_wrong"]) for r in hardest]
     assert counts == sorted(counts, reverse=True)
     assert counts[0] == max(int(r["models_wrong"]) for r in wrongly)
-    pairs = _rows(folder, "confused_pairs")
+    pairs = read_csv(folder / "confused_pairs.csv")
     totals = [int(r["errors_all_models"]) for r in pairs]
     assert totals == sorted(totals, reverse=True)
     assert all(r["true"] != r["predicted"] for r in pairs)

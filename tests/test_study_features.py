@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import csv
-
 import numpy as np
 import pytest
+
+from tests.conftest import read_csv
 
 torch = pytest.importorskip("torch")
 
 from toolkit.image_features import FEATURE_NAMES, ImageFeatures, feature_table  # noqa: E402
-
-
-def _rows(folder, name: str) -> list[dict]:
-    with open(folder / name, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def _column(name: str) -> int:
@@ -73,22 +68,22 @@ def test_trained_model_front_is_the_plotted_module(digits_data):
 
 def _check(section, folder, data):
     n_classes = len(data.class_names)
-    accuracy = _rows(folder, "accuracy.csv")
+    accuracy = read_csv(folder / "accuracy.csv")
     assert [r["input"] for r in accuracy] == ["hand-made features", "raw pixels"]
     for r in accuracy:
         assert 0.0 <= float(r["accuracy_ci_low"]) <= float(r["accuracy"])
         assert float(r["accuracy"]) <= float(r["accuracy_ci_high"]) <= 1.0
     assert int(accuracy[0]["inputs_per_image"]) == len(FEATURE_NAMES)
     assert int(accuracy[1]["inputs_per_image"]) == int(np.prod(data.x_train.shape[1:]))
-    ranking = _rows(folder, "feature_ranking.csv")
+    ranking = read_csv(folder / "feature_ranking.csv")
     assert sorted(r["feature"] for r in ranking) == sorted(FEATURE_NAMES)
     f_values = [float(r["anova_f"]) for r in ranking]
     assert f_values == sorted(f_values, reverse=True) and min(f_values) >= 0
-    means = _rows(folder, "class_means.csv")
+    means = read_csv(folder / "class_means.csv")
     assert [r["class"] for r in means] == list(data.class_names)
     for r in means:
         assert 0.0 <= float(r["ink_share"]) <= 1.0
-    recall = _rows(folder, "recall_per_class.csv")
+    recall = read_csv(folder / "recall_per_class.csv")
     assert len(recall) == n_classes
     # macro recall of the features model equals the mean of the per-class column
     assert all(0.0 <= float(r["recall_features"]) <= 1.0 for r in recall)

@@ -4,36 +4,15 @@ settings of their sweep in the regime they claim."""
 
 from __future__ import annotations
 
-import contextlib
 import csv
 
 import pytest
 
+from tests.conftest import read_csv, single_threaded
+
 pytest.importorskip("torch", reason="the studies train models")
 
 from toolkit.studies import regularization as study  # noqa: E402
-
-
-@contextlib.contextmanager
-def single_threaded():
-    """On a shared 2-core machine, BLAS and OpenMP threads waiting for a taken core make
-    tiny fits orders of magnitude slower; these tiny runs gain nothing from more threads."""
-    from threadpoolctl import threadpool_limits
-
-    from toolkit.harness import runtimes
-
-    saved = runtimes.default_threads
-    runtimes.default_threads = lambda: 1
-    try:
-        with threadpool_limits(1):
-            yield
-    finally:
-        runtimes.default_threads = saved
-
-
-def read_csv(path) -> list[dict]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 @pytest.fixture(scope="module")

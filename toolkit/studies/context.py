@@ -322,7 +322,7 @@ class StudyContext:
         from exporters import compare_predictions, export_model
         from toolkit.complexity import model_complexity
         from toolkit.harness import open_onnx
-        from toolkit.harness.evaluate import evaluate_predictor, predict_all
+        from toolkit.harness.evaluate import predict_all
         from toolkit.harness.metrics import classification_metrics
         from toolkit.train import train_model
 
@@ -372,16 +372,7 @@ class StudyContext:
         path = self.section_dir(self.study) / "models" / f"{model_slug(tag)}.onnx"
         atomic_write_bytes(path, model.SerializeToString())
         runner = open_onnx(path, "ort-cpu", self.threads)
-        evaluation = evaluate_predictor(
-            runner,
-            model=tag,
-            dataset=self.dataset,
-            x_test=split.x_test,
-            y_test=split.y_test,
-            num_classes=self.data.num_classes,
-            batch_sizes=batch_sizes,
-            budget_s=self.profile.latency_budget_s,
-        )
+        evaluation = self._evaluate(runner, tag, split, batch_sizes)
         # parity reuses the harness's predictions: one native pass, no second ONNX pass
         native = predict_all(trained.predict, split.x_test)
         result.parity = compare_predictions(
@@ -423,7 +414,6 @@ class StudyContext:
         """p50 latency per batch size of one model on one more runtime; None where it cannot
         run this model here (logged), so a missing GPU or OpenVINO never fails a study."""
         from toolkit.harness import RuntimeUnavailable, get_runtime, open_onnx
-        from toolkit.harness.evaluate import evaluate_predictor
         from toolkit.native import open_native, runs_natively
 
         try:
@@ -436,7 +426,14 @@ class StudyContext:
         except RuntimeUnavailable as e:
             self.log(f"{tag}: not timed on {runtime}: {e}")
             return None
-        evaluation = evaluate_predictor(
+        evaluation = self._evaluate(runner, tag, split, batch_sizes)
+        return {r.batch_size: r.stats()["latency_p50_ms"] for r in evaluation.latency}
+
+    def _evaluate(self, runner, tag: str, split: Split, batch_sizes: tuple):
+        """One harness pass over the split's test set: quality, confusion and latency."""
+        from toolkit.harness.evaluate import evaluate_predictor
+
+        return evaluate_predictor(
             runner,
             model=tag,
             dataset=self.dataset,
@@ -446,7 +443,6 @@ class StudyContext:
             batch_sizes=batch_sizes,
             budget_s=self.profile.latency_budget_s,
         )
-        return {r.batch_size: r.stats()["latency_p50_ms"] for r in evaluation.latency}
 
 
 def time_call(fn, *args, **kwargs):

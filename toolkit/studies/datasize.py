@@ -506,17 +506,18 @@ def _headline(section: Section, families: dict[str, list[dict]], flat: dict) -> 
         ((family, p) for family, points in families.items() for p in points),
         key=lambda item: item[1]["accuracy_mean"],
     )
-    flattened = [f["size"] for f in flat.values() if f["plateaued"]]
+    flattened = [(family, f["size"]) for family, f in flat.items() if f["plateaued"]]
     rising = [family for family, f in flat.items() if not f["plateaued"]]
     if flattened:
+        at = [f"{family} at {size:,}" for family, size in flattened]
+        joined = at[0] if len(at) == 1 else f"{', '.join(at[:-1])} and {at[-1]}"
         where = (
-            f"curves flatten (within {FLAT_WITHIN_POINTS} points of their best) between "
-            f"{min(flattened):,} and {max(flattened):,} images"
+            f"flattening (within {FLAT_WITHIN_POINTS} points of a family's best): {joined} images"
         )
         if rising:
-            where += f", while {', '.join(rising)} still rise{'s' if len(rising) == 1 else ''}"
+            where += f"; {', '.join(rising)} still rise{'s' if len(rising) == 1 else ''}"
     else:
-        where = "no curve flattens within the sizes measured"
+        where = f"no curve flattens within the sizes measured: {', '.join(rising)} still rise"
     section.headline = (
         f"Best: {best_family} at {best['train_size']:,} images ({best['accuracy_mean']:.4f}); "
         f"{where}."
