@@ -369,7 +369,7 @@ def _study_epilog() -> str:
     lines += [
         "",
         "examples:",
-        "  xrbench study all --dataset mnist --profile quick      # ~20-30 min on 2 cores",
+        "  xrbench study all --dataset mnist --profile quick      # ~13-15 min on 2 cores",
         "  xrbench study datasize,regularization --dataset fashion-mnist",
         "  xrbench study errors --into runs/<run>                  # add a study to a run",
         "  xrbench report runs/<run>                               # report.html + report.pdf",
