@@ -61,7 +61,9 @@ def test_fastest_near_best_picks_the_fastest_within_one_point():
     from toolkit.studies.context import Measured
 
     def model(acc: float, ms: float) -> Measured:
-        return Measured(spec="lr", tag="lr", status="ok", accuracy=acc, latency_ms={1: ms})
+        return Measured(
+            spec="lr", tag="lr", status="ok", accuracy=acc, latency_by_runtime={"ort-cpu": {1: ms}}
+        )
 
     results = {"best": model(0.99, 5.0), "near": model(0.985, 1.0), "far": model(0.97, 0.1)}
     assert fastest_near_best(results, 1)[0] == "near"

@@ -16,6 +16,7 @@ import numpy as np
 from toolkit.studies import register_study
 from toolkit.studies.compare import measure_zoo_model, zoo_spec
 from toolkit.studies.context import Section, StudyContext
+from toolkit.studies.embedding import pixels
 
 SETTINGS = {
     "tiny": {"model": "cnn", "points": 150, "pca": 10},
@@ -58,7 +59,7 @@ def clustering(ctx: StudyContext, section: Section) -> None:
         len(split.x_test), min(settings["points"], len(split.x_test)), replace=False
     )
     images, labels = split.x_test[np.sort(chosen)], split.y_test[np.sort(chosen)]
-    layers = [Layer("raw pixels", _flatten(images), int(np.prod(images.shape[1:])))]
+    layers = [Layer("raw pixels", pixels(images), int(np.prod(images.shape[1:])))]
     layers += layer_activations(measured.trained.model, images)
     with threadpool_limits(limits=1):
         rows, assignments = score_layers(
@@ -109,11 +110,6 @@ def score_layers(
             rows.append(score_row(layer, reduced.shape[1], method, labels, assigned))
         log(f"{layer.name}: clustered ({layer.dims:,} dims)")
     return rows, assignments
-
-
-def _flatten(images: np.ndarray) -> np.ndarray:
-    """uint8 images -> [N, pixels] floats in [0, 1]."""
-    return images.reshape(len(images), -1).astype(np.float32) / 255.0
 
 
 # --- activations -------------------------------------------------------------------------------

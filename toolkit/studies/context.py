@@ -78,11 +78,10 @@ class Measured:
         confusion: the test confusion matrix.
         labels, scores: the ONNX file's outputs on the test set.
         parity: the parity dict of :func:`exporters.check_parity` (native vs ONNX).
-        latency_ms: p50 latency in ms per batch size timed (empty when none was asked).
-        latency_by_runtime: p50 latency in ms per runtime, then per batch size: ort-cpu (the
-            same numbers as ``latency_ms``) and every other runtime ``measure`` was asked for
-            that could run this model here (other ONNX runtimes on the same file, the native
-            framework on the trained model).
+        latency_by_runtime: p50 latency in ms per runtime, then per batch size: ort-cpu and
+            every other runtime ``measure`` was asked for that could run this model here
+            (other ONNX runtimes on the same file, the native framework on the trained model);
+            empty when no batch size was timed. ``latency_ms`` is its ort-cpu part.
         train_time_s, size_mb, parameters, flops_per_image: cost of the model.
         history, curve: the engine's per-epoch and per-N-batches records (PyTorch models).
         trained: the native trained model (for activations, re-use; not saved).
@@ -99,7 +98,6 @@ class Measured:
     labels: np.ndarray | None = None
     scores: np.ndarray | None = None
     parity: dict = field(default_factory=dict)
-    latency_ms: dict = field(default_factory=dict)
     latency_by_runtime: dict[str, dict[int, float]] = field(default_factory=dict)
     train_time_s: float = 0.0
     size_mb: float | None = None
@@ -109,6 +107,11 @@ class Measured:
     curve: list[dict] = field(default_factory=list)
     trained: object = None
     extra: dict = field(default_factory=dict)
+
+    @property
+    def latency_ms(self) -> dict[int, float]:
+        """p50 latency in ms per batch size on ort-cpu (empty when none was timed)."""
+        return self.latency_by_runtime.get("ort-cpu", {})
 
     @property
     def ok(self) -> bool:
@@ -384,8 +387,7 @@ class StudyContext:
         result.quality = evaluation.quality
         result.confusion = evaluation.confusion
         result.labels, result.scores = evaluation.labels, evaluation.scores
-        result.latency_ms = {r.batch_size: r.stats()["latency_p50_ms"] for r in evaluation.latency}
-        result.latency_by_runtime = {"ort-cpu": dict(result.latency_ms)}
+        result.latency_by_runtime = {"ort-cpu": p50_by_batch(evaluation)}
         for runtime in runtimes:
             if runtime != "ort-cpu" and batch_sizes:
                 latency = self._latency_on(runtime, path, trained, split, batch_sizes, tag)
@@ -426,8 +428,7 @@ class StudyContext:
         except RuntimeUnavailable as e:
             self.log(f"{tag}: not timed on {runtime}: {e}")
             return None
-        evaluation = self._evaluate(runner, tag, split, batch_sizes)
-        return {r.batch_size: r.stats()["latency_p50_ms"] for r in evaluation.latency}
+        return p50_by_batch(self._evaluate(runner, tag, split, batch_sizes))
 
     def _evaluate(self, runner, tag: str, split: Split, batch_sizes: tuple):
         """One harness pass over the split's test set: quality, confusion and latency."""
@@ -443,6 +444,11 @@ class StudyContext:
             batch_sizes=batch_sizes,
             budget_s=self.profile.latency_budget_s,
         )
+
+
+def p50_by_batch(evaluation) -> dict[int, float]:
+    """p50 latency in ms per batch size of one harness evaluation."""
+    return {r.batch_size: r.stats()["latency_p50_ms"] for r in evaluation.latency}
 
 
 def time_call(fn, *args, **kwargs):

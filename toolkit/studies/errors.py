@@ -14,6 +14,7 @@ from toolkit.models import get_model
 from toolkit.studies import register_study
 from toolkit.studies.compare import measure_zoo_model, zoo_spec
 from toolkit.studies.context import Measured, Section, Split, StudyContext
+from toolkit.studies.embedding import embed
 
 SETTINGS = {
     "tiny": {"models": ["lr", "dt", "gnb", "cnn"], "gallery": 8},
@@ -346,33 +347,13 @@ def gallery_figure(
 # --- errors on a 2-D map ---------------------------------------------------------------------
 
 
-def embed_2d(images: np.ndarray, seed: int) -> np.ndarray:
-    """t-SNE of the images (PCA to 50 dimensions first, for speed), seeded.
-
-    Runs on one thread: the Barnes-Hut gradient synchronises its threads at every
-    iteration, and on a busy 2-core machine that cost more than the second core gained
-    (2,000 points: 53 s on two threads, 11 s on one).
-    """
-    from sklearn.decomposition import PCA
-    from sklearn.manifold import TSNE
-    from threadpoolctl import threadpool_limits
-
-    x = images.reshape(len(images), -1).astype(np.float32) / 255.0
-    components = min(50, x.shape[1], len(x))
-    perplexity = float(min(30, max(5, (len(x) - 1) // 4)))
-    tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed)
-    with threadpool_limits(limits=1):
-        x = PCA(n_components=components, random_state=seed).fit_transform(x)
-        return tsne.fit_transform(x)
-
-
 def _write_embedding(
     ctx: StudyContext, section: Section, split: Split, missed_by: np.ndarray, n_models: int
 ) -> None:
     points = min(len(split.x_test), ctx.profile.embed_points)
     chosen = np.random.default_rng(ctx.seed).choice(len(split.x_test), points, replace=False)
     chosen.sort()
-    xy = embed_2d(split.x_test[chosen], ctx.seed)
+    xy = embed(split.x_test[chosen], "tsne", ctx.seed)
     section.figure(
         "errors_on_embedding",
         embedding_figure(xy, split.y_test[chosen], missed_by[chosen], n_models, ctx.class_names),
