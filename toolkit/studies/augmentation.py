@@ -25,7 +25,7 @@ from toolkit.data.augment import (
     list_augmentations,
 )
 from toolkit.studies import register_study
-from toolkit.studies.context import Measured, Section, Split, StudyContext
+from toolkit.studies.context import Measured, Section, Split, StudyContext, rounded
 from toolkit.studies.embedding import embed, scatter_by_class
 
 SETTINGS = {
@@ -262,9 +262,9 @@ def accuracy_rows(results: dict[str, Measured], class_names) -> list[dict]:
         row = {
             "augmentation": name,
             "status": m.status,
-            "accuracy": _r(m.accuracy),
-            "accuracy_ci_low": _r(m.quality.get("accuracy_ci_low")),
-            "accuracy_ci_high": _r(m.quality.get("accuracy_ci_high")),
+            "accuracy": rounded(m.accuracy),
+            "accuracy_ci_low": rounded(m.quality.get("accuracy_ci_low")),
+            "accuracy_ci_high": rounded(m.quality.get("accuracy_ci_high")),
             "delta_points": None,
             "train_time_s": round(m.train_time_s, 2),
         }
@@ -275,10 +275,6 @@ def accuracy_rows(results: dict[str, Measured], class_names) -> list[dict]:
                 row[f"recall_delta_{class_name}"] = round(float(gained[c]), 2)
         rows.append(row)
     return rows
-
-
-def _r(value, digits: int = 4):
-    return None if value is None else round(float(value), digits)
 
 
 def delta_figure(rows: list[dict], model: str):

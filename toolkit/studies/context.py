@@ -446,6 +446,11 @@ class StudyContext:
         )
 
 
+def rounded(value, digits: int = 4) -> float | None:
+    """``value`` rounded for a table cell; None (an empty cell) stays None."""
+    return None if value is None else round(float(value), digits)
+
+
 def p50_by_batch(evaluation) -> dict[int, float]:
     """p50 latency in ms per batch size of one harness evaluation."""
     return {r.batch_size: r.stats()["latency_p50_ms"] for r in evaluation.latency}

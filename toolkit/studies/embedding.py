@@ -176,18 +176,24 @@ def _folds(labels: np.ndarray, seed: int):
     return StratifiedKFold(n_splits=max(2, min(5, smallest)), shuffle=True, random_state=seed)
 
 
-def scatter_by_class(ax, xy: np.ndarray, labels: np.ndarray, class_names, *, size: float = 6):
-    """Scatter a 2-D map on ``ax``, one colour per class (tab10, or tab20 beyond 10)."""
+def class_colours(n_classes: int) -> list[tuple]:
+    """One colour per class, the same in every study's figures: tab10, or tab20 beyond 10."""
     import matplotlib.pyplot as plt
 
-    cmap = plt.get_cmap("tab10" if len(class_names) <= 10 else "tab20")
+    cmap = plt.get_cmap("tab10" if n_classes <= 10 else "tab20")
+    return [cmap(c % cmap.N) for c in range(n_classes)]
+
+
+def scatter_by_class(ax, xy: np.ndarray, labels: np.ndarray, class_names, *, size: float = 6):
+    """Scatter a 2-D map on ``ax``, one colour per class (tab10, or tab20 beyond 10)."""
+    colours = class_colours(len(class_names))
     for c, name in enumerate(class_names):
         mine = labels == c
         ax.scatter(
             xy[mine, 0],
             xy[mine, 1],
             s=size,
-            color=cmap(c % cmap.N),
+            color=colours[c],
             label=str(name),
             alpha=0.75,
             linewidths=0,

@@ -14,7 +14,7 @@ from toolkit.models import get_model
 from toolkit.studies import register_study
 from toolkit.studies.compare import measure_zoo_model, zoo_spec
 from toolkit.studies.context import Measured, Section, Split, StudyContext
-from toolkit.studies.embedding import embed
+from toolkit.studies.embedding import embed, scatter_by_class
 
 SETTINGS = {
     "tiny": {"models": ["lr", "dt", "gnb", "cnn"], "gallery": 8},
@@ -375,10 +375,7 @@ def embedding_figure(
     from matplotlib.colors import BoundaryNorm, ListedColormap
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.8))
-    cmap = plt.get_cmap("tab10")
-    for c, name in enumerate(class_names):
-        mask = labels == c
-        axes[0].scatter(*xy[mask].T, s=4, color=cmap(c % 10), label=name)
+    scatter_by_class(axes[0], xy, labels, class_names, size=4)
     axes[0].legend(fontsize=8, markerscale=3, loc="best", ncol=2 if len(class_names) > 5 else 1)
     axes[0].set_title("Test images by true class")
     right = missed == 0

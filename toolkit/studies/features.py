@@ -17,7 +17,8 @@ import numpy as np
 
 from toolkit.image_features import FEATURE_NAMES, FEATURES, feature_table
 from toolkit.studies import register_study
-from toolkit.studies.context import Measured, Section, Split, StudyContext
+from toolkit.studies.context import Measured, Section, Split, StudyContext, rounded
+from toolkit.studies.embedding import class_colours
 
 SETTINGS = {
     "tiny": {"train_size": None, "test_size": None, "epochs": 8, "baseline": "lr"},
@@ -153,19 +154,15 @@ def accuracy_rows(on_features: Measured, on_pixels: Measured, split: Split) -> l
                 "input": kind,
                 "inputs_per_image": inputs,
                 "status": measured.status,
-                "accuracy": _round(measured.accuracy),
-                "accuracy_ci_low": _round(q.get("accuracy_ci_low")),
-                "accuracy_ci_high": _round(q.get("accuracy_ci_high")),
-                "f1_macro": _round(q.get("f1_macro")),
+                "accuracy": rounded(measured.accuracy),
+                "accuracy_ci_low": rounded(q.get("accuracy_ci_low")),
+                "accuracy_ci_high": rounded(q.get("accuracy_ci_high")),
+                "f1_macro": rounded(q.get("f1_macro")),
                 "parameters": measured.parameters,
                 "train_time_s": round(measured.train_time_s, 2),
             }
         )
     return rows
-
-
-def _round(value, digits: int = 4):
-    return None if value is None else round(float(value), digits)
 
 
 def recall_table(on_features: Measured, on_pixels: Measured, class_names) -> list[dict]:
@@ -192,8 +189,7 @@ def distributions_figure(values: np.ndarray, labels: np.ndarray, class_names, ra
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    cmap = plt.get_cmap("tab10" if len(class_names) <= 10 else "tab20")
-    colours = [cmap(c % cmap.N) for c in range(len(class_names))]
+    colours = class_colours(len(class_names))
     cols = 4
     rows = -(-len(ranking) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(10, 2.6 * rows), squeeze=False)
