@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -454,10 +453,3 @@ def rounded(value, digits: int = 4) -> float | None:
 def p50_by_batch(evaluation) -> dict[int, float]:
     """p50 latency in ms per batch size of one harness evaluation."""
     return {r.batch_size: r.stats()["latency_p50_ms"] for r in evaluation.latency}
-
-
-def time_call(fn, *args, **kwargs):
-    """(result, seconds) of one call."""
-    start = time.perf_counter()
-    value = fn(*args, **kwargs)
-    return value, time.perf_counter() - start
