@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -159,11 +160,11 @@ def test_pdf_has_pages(built):
     assert pages >= 4  # title page + one page per section
 
 
-def test_sections_follow_the_registry_order(built, monkeypatch):
-    import toolkit.studies
-
-    monkeypatch.setattr(toolkit.studies, "list_studies", lambda: ["gamma", "alpha"])
-    names = [s.name for s in load_run(built["run"]).sections]
+def test_sections_follow_the_order_the_manifest_records(built, tmp_path):
+    run = Path(shutil.copytree(built["run"], tmp_path / "run"))
+    assert [s.name for s in load_run(run).sections] == ["alpha", "beta", "gamma"]  # no order
+    (run / "manifest.json").write_text(json.dumps({**MANIFEST, "study_order": ["gamma", "alpha"]}))
+    names = [s.name for s in load_run(run).sections]
     assert names == ["gamma", "alpha", "beta"]  # unknown names last, alphabetically
 
 

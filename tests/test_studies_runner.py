@@ -9,6 +9,7 @@ import pytest
 
 pytest.importorskip("torch", reason="the studies train models")
 
+from toolkit.report import load_run  # noqa: E402
 from toolkit.studies import STUDIES, StudyEntry, get_study, list_studies  # noqa: E402
 from toolkit.studies.context import Section, StudyContext  # noqa: E402
 from toolkit.studies.profiles import PROFILES, get_profile  # noqa: E402
@@ -117,6 +118,8 @@ def test_runner_records_failures_and_resumes(fake_studies, tmp_path):
     assert bad["status"] == "failed" and "broken on purpose" in bad["error"]
     manifest = json.loads((result.path / "manifest.json").read_text())
     assert manifest["settings"]["dataset"] == "digits" and manifest["settings"]["kind"] == "study"
+    assert manifest["study_order"] == list_studies()  # the report orders sections by it
+    assert [s.name for s in load_run(result.path).sections][-2:] == ["good", "bad"]
 
     again = run_studies(["good", "bad"], into=result.path, progress=False)
     assert again.outcomes["good"]["status"] == "skipped"

@@ -98,11 +98,12 @@ def load_run(run_dir: str | Path) -> RunReport:
     if not run_dir.is_dir():
         raise FileNotFoundError(f"Cannot build a report from {run_dir}: no such folder.")
     timings = _read_dict(run_dir / "studies" / "timings.json")
+    manifest = _read_dict(run_dir / "manifest.json")
     sections = []
     model_run = load_model_run(run_dir)
     if model_run is not None:
         sections.append(model_run)
-    sections += load_study_sections(run_dir, timings)
+    sections += load_study_sections(run_dir, timings, _as_list(manifest.get("study_order")))
     if not sections:
         raise ValueError(
             f"Cannot build a report from {run_dir}: expected studies/<name>/section.json "
@@ -111,26 +112,23 @@ def load_run(run_dir: str | Path) -> RunReport:
         )
     return RunReport(
         run_dir=run_dir,
-        manifest=_read_dict(run_dir / "manifest.json"),
+        manifest=manifest,
         sections=sections,
         study_call_wall_time_s=_number(timings.get("_last_call_wall_time_s")),
     )
 
 
-def study_order(names: list[str]) -> list[str]:
-    """``names`` in the order `xrbench study all` runs them; unknown names last, sorted."""
-    try:
-        from toolkit.studies import list_studies
-
-        known = list_studies()
-    except ImportError:  # a report-only install without the training stack
-        known = []
-    rank = {name: i for i, name in enumerate(known)}
+def study_order(names: list[str], order: list) -> list[str]:
+    """``names`` in ``order`` (the registry's, which the run's manifest records, so building a
+    report needs no training stack); names not in it last, sorted."""
+    rank = {str(name): i for i, name in enumerate(order)}
     return sorted(names, key=lambda n: (rank.get(n, len(rank)), n))
 
 
-def load_study_sections(run_dir: Path, timings: dict | None = None) -> list[ReportSection]:
-    """Every study folder under studies/, in the registry's order.
+def load_study_sections(
+    run_dir: Path, timings: dict | None = None, order: list | None = None
+) -> list[ReportSection]:
+    """Every study folder under studies/, in ``order`` (see :func:`study_order`).
 
     A folder without section.json (a study stopped before it finished) is shown as
     "incomplete", so the report never hides that a study is missing.
@@ -140,7 +138,7 @@ def load_study_sections(run_dir: Path, timings: dict | None = None) -> list[Repo
         return []
     folders = {p.name: p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")}
     sections = []
-    for name in study_order(list(folders)):
+    for name in study_order(list(folders), order or []):
         index = folders[name] / "section.json"
         if index.is_file():
             sections.append(load_section(run_dir, index))

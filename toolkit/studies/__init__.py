@@ -45,8 +45,11 @@ def register_study(name: str, title: str):
 
 
 def list_studies() -> list[str]:
-    """Every study, in the order `xrbench study all` runs them."""
-    return STUDIES.names()
+    """Every study, in the order `xrbench study all` runs them: by module in STUDY_MODULES
+    (a study module importing another must not reorder them), then as registered."""
+    rank = {f"{__name__}.{module}": i for i, module in enumerate(STUDY_MODULES)}
+    names = STUDIES.names()
+    return sorted(names, key=lambda n: rank.get(STUDIES.get(n).run.__module__, len(rank)))
 
 
 def get_study(name: str) -> StudyEntry:

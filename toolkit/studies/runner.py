@@ -105,6 +105,7 @@ def run_studies(
                 "class_names": list(data.class_names),
                 "image_shape": list(data.image_shape),
             },
+            study_order=list_studies(),  # the report's section order, without the registry
         )
         folder.write_manifest(manifest)
     _log(f"run folder: {folder.path}")
