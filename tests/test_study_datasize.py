@@ -124,3 +124,58 @@ def test_runs_on_colour_data(colour_data, run_tiny_study, tmp_path):
     assert sizes == [100, len(colour_data.x_train)]
     assert any("same draw" in n for n in section["notes"])
     assert all(math.isfinite(number(p["accuracy_mean"])) for p in points)
+
+
+def test_summarise_groups_by_family_and_size_on_made_up_rows():
+    def row(family, size, seed, accuracy, time_s=1.0):
+        recall = None if accuracy is None else accuracy - 0.01
+        return {
+            "family": family,
+            "asked_size": str(size),
+            "seed": seed,
+            "train_size": size,
+            "test_size": size // 5,
+            "accuracy": accuracy,
+            "recall_macro": recall,
+            "train_time_s": time_s,
+        }
+
+    rows = [
+        row("rf", 400, 0, 0.90, 0.5),
+        row("lr", 100, 0, 0.80),
+        row("rf", 100, 0, 0.70),
+        row("rf", 400, 1, 0.94, 0.7),
+        row("rf", 100, 1, None),  # a seed that failed to train
+        row("mlp", 100, 0, None),  # a point where no seed trained
+    ]
+    points = study.summarise(rows)
+    # families in the order first seen, sizes ascending within each
+    assert [(p["family"], p["train_size"]) for p in points] == [
+        ("rf", 100),
+        ("rf", 400),
+        ("lr", 100),
+        ("mlp", 100),
+    ]
+    rf_small, rf_large, lr, mlp = points
+    assert list(rf_small) == [
+        "family",
+        "asked_size",
+        "train_size",
+        "test_size",
+        "seeds",
+        "seeds_ok",
+        "accuracy_mean",
+        "accuracy_std",
+        "recall_macro_mean",
+        "recall_macro_std",
+        "train_time_s_mean",
+    ]
+    assert (rf_small["seeds"], rf_small["seeds_ok"]) == (2, 1)
+    assert rf_small["accuracy_mean"] == pytest.approx(0.70) and rf_small["accuracy_std"] == 0.0
+    assert rf_large["accuracy_mean"] == pytest.approx(0.92)
+    assert rf_large["accuracy_std"] == pytest.approx(np.std([0.90, 0.94], ddof=1))
+    assert rf_large["train_time_s_mean"] == pytest.approx(0.6)
+    assert isinstance(rf_large["train_size"], int) and isinstance(rf_large["seeds"], int)
+    assert lr["recall_macro_mean"] == pytest.approx(0.79)
+    assert mlp["seeds_ok"] == 0 and mlp["accuracy_mean"] is None and mlp["accuracy_std"] is None
+    assert study.summarise([]) == []

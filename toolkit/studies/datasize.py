@@ -158,41 +158,39 @@ def _row(family: str, label: str, seed: int, split, m: Measured, epochs: int) ->
 # --- statistics -----------------------------------------------------------------------------
 
 
-def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
-    """Mean and sample standard deviation (ddof 1; 0 for a single value)."""
-    if not values:
-        return None, None
-    std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-    return float(np.mean(values)), std
-
-
 def summarise(rows: list[dict]) -> list[dict]:
-    """One point per family and training size: mean and std over the seeds that trained,
-    ordered by family (first seen) then by training size."""
-    keys = list(dict.fromkeys((r["family"], r["train_size"]) for r in rows))
-    keys.sort(key=lambda k: ([r["family"] for r in rows].index(k[0]), k[1]))
-    points = []
-    for family, size in keys:
-        group = [r for r in rows if r["family"] == family and r["train_size"] == size]
-        ok = [r for r in group if r["accuracy"] is not None]
-        acc_mean, acc_std = _mean_std([r["accuracy"] for r in ok])
-        rec_mean, rec_std = _mean_std([r["recall_macro"] for r in ok])
-        points.append(
-            {
-                "family": family,
-                "asked_size": group[0]["asked_size"],
-                "train_size": size,
-                "test_size": group[0]["test_size"],
-                "seeds": len(group),
-                "seeds_ok": len(ok),
-                "accuracy_mean": acc_mean,
-                "accuracy_std": acc_std,
-                "recall_macro_mean": rec_mean,
-                "recall_macro_std": rec_std,
-                "train_time_s_mean": float(np.mean([r["train_time_s"] for r in group])),
-            }
-        )
-    return points
+    """One point per family and training size: mean and sample std (ddof 1; 0 for a single
+    seed) over the seeds that trained, ordered by family (first seen) then training size.
+
+    ``seeds`` counts every seed, ``seeds_ok`` those with an accuracy; a point where none
+    trained has None for its means and stds. The mean training time is over every seed.
+    """
+    import pandas as pd
+
+    if not rows:
+        return []
+    frame = pd.DataFrame(rows)
+    frame["family"] = pd.Categorical(frame["family"], list(dict.fromkeys(frame["family"])))
+    for column in ("accuracy", "recall_macro", "train_time_s"):
+        frame[column] = pd.to_numeric(frame[column]).astype("float64")
+    groups = frame.groupby(["family", "train_size"], observed=True, sort=True)
+    points = groups.agg(
+        asked_size=("asked_size", "first"),
+        test_size=("test_size", "first"),
+        seeds=("seed", "size"),
+        seeds_ok=("accuracy", "count"),
+        accuracy_mean=("accuracy", "mean"),
+        accuracy_std=("accuracy", "std"),
+        recall_macro_mean=("recall_macro", "mean"),
+        recall_macro_std=("recall_macro", "std"),
+        train_time_s_mean=("train_time_s", "mean"),
+    ).reset_index()
+    for metric in ("accuracy", "recall_macro"):  # one seed: no spread, rather than NaN
+        single = points["seeds_ok"] == 1
+        points.loc[single, f"{metric}_std"] = 0.0
+    points["family"] = points["family"].astype(str)
+    points = points[["family", "asked_size", *points.columns.drop(["family", "asked_size"])]]
+    return points.astype(object).where(points.notna(), None).to_dict("records")
 
 
 def _by_family(summary: list[dict]) -> dict[str, list[dict]]:
