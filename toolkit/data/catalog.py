@@ -8,6 +8,7 @@ say the same things in prose.
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -55,6 +56,39 @@ class DatasetCard:
     counts: dict[str, int]
     offline: str = field(default="")
     """How to get the files without a download (a package, a copy), for error messages."""
+    sizes: dict[str, int] = field(default_factory=dict)
+    """Bytes of each upstream file, where known: a download is cut at this size."""
+
+    def content_size(self, file_name: str) -> int | None:
+        """Bytes of a file's uncompressed IDX content, from the counts and image shape.
+
+        None when the card does not say (no count for the split, or an unknown role).
+        """
+        role = next((r for r, name in self.files.items() if name == file_name), None)
+        if role is None:
+            return None
+        split, kind = role.split("_")
+        count = self.counts.get(split)
+        if count is None:
+            return None
+        if kind == "labels":
+            return 4 + 4 + count
+        per_image = math.prod(self.image_shape)
+        return 4 + 4 * (1 + len(self.image_shape)) + count * per_image
+
+    def max_download_size(self, file_name: str) -> int:
+        """The most bytes a download of the file may deliver before it is cut.
+
+        The upstream size when known; otherwise the uncompressed size plus what
+        gzip can add to incompressible data (well under 0.1%, plus its header);
+        otherwise 2 GiB.
+        """
+        if file_name in self.sizes:
+            return self.sizes[file_name]
+        content = self.content_size(file_name)
+        if content is None:
+            return 2 << 30
+        return content + content // 1000 + 4096
 
     @property
     def num_classes(self) -> int:
@@ -89,6 +123,12 @@ CATALOG: dict[str, DatasetCard] = {
         source="http://yann.lecun.com/exdb/mnist/",
         counts=dict(_COUNTS),
         offline="copy the four original .gz files (see datasets/mnist.md) into ROOT/mnist/",
+        sizes={
+            "train-images-idx3-ubyte.gz": 9912422,
+            "train-labels-idx1-ubyte.gz": 28881,
+            "t10k-images-idx3-ubyte.gz": 1648877,
+            "t10k-labels-idx1-ubyte.gz": 4542,
+        },
     ),
     "fashion-mnist": DatasetCard(
         name="fashion-mnist",

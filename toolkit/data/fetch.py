@@ -1,9 +1,23 @@
-"""Find dataset files in the search roots, and download them from mirrors.
+"""Find dataset files in the search roots, and download them from mirrors, bounded.
 
 Files of dataset NAME live in ROOT/NAME/ under one of `search_roots()`. A
 download streams into a temporary file beside the destination and is moved
 into place only once its md5 checks out, so a final name never holds a
 half-written or unverified file.
+
+Every download is bounded (`DownloadLimits`): it reads at most the size the
+card expects (an endless or oversized stream is cut there), must keep a
+minimum rate over each window (a mirror trickling a byte every 20 s fails
+in one window), and must finish by a deadline that grows with the file's
+size. With the defaults a file of MNIST's size (9.9 MB) fails after at most
+60 s + 9.9 MB / 64 KiB/s + one 30 s read timeout = about 4 minutes; a
+trickle fails after about a minute.
+
+Partial files are named `.FILE.PID-RANDOM.part`. An exception or Ctrl-C removes
+them at once; a SIGKILL runs no code at all, so the partial file of a
+killed process stays until the next download into that folder, which
+removes every partial file whose process is gone (or that nobody has
+written for an hour). No reader looks at these names.
 """
 
 from __future__ import annotations
@@ -12,30 +26,38 @@ import hashlib
 import http.client
 import logging
 import os
+import re
 import sys
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from .catalog import DatasetCard
 from .idx import DataFileError, md5_of_content, md5_of_file
 
 __all__ = [
+    "DEFAULT_LIMITS",
     "DOWNLOAD_TIMEOUT_S",
     "DownloadError",
+    "DownloadLimits",
+    "check_data_dir",
     "download",
     "download_root",
     "find_file",
     "how_to_get",
     "locate_files",
+    "remove_stale_parts",
     "search_roots",
 ]
 
 log = logging.getLogger(__name__)
 
 DOWNLOAD_TIMEOUT_S = 30.0
+"""Seconds to wait for a connection, or for any one read, before giving up on a mirror."""
 SYSTEM_DATASETS = Path("/usr/share/datasets")
 _REPO_DATASETS = Path(__file__).resolve().parents[2] / "datasets"
 _CHUNK = 1 << 16
@@ -43,6 +65,41 @@ _CHUNK = 1 << 16
 
 class DownloadError(RuntimeError):
     """No mirror delivered a verified file; the message lists each mirror and why."""
+
+
+class _TooSlow(OSError):
+    """A mirror missed the minimum rate or the deadline (an OSError, like a timeout)."""
+
+
+@dataclass(frozen=True)
+class DownloadLimits:
+    """How long and how slowly a download may go before a mirror is given up.
+
+    Attributes:
+        read_timeout_s: the longest wait for a connection or for any one read.
+        min_rate_bps: bytes per second a mirror must deliver over every window.
+        rate_window_s: the window over which min_rate_bps is measured.
+        base_deadline_s: seconds every file gets, on top of size / min_rate_bps.
+        deadline_s: a fixed overall deadline per file instead (None: from the size).
+    """
+
+    read_timeout_s: float = DOWNLOAD_TIMEOUT_S
+    min_rate_bps: float = 64 * 1024
+    rate_window_s: float = 30.0
+    base_deadline_s: float = 60.0
+    deadline_s: float | None = None
+
+    def deadline_for(self, size: int) -> float:
+        """The overall deadline for a file of `size` bytes (a read may overrun it by one
+        read_timeout_s)."""
+        if self.deadline_s is not None:
+            return self.deadline_s
+        return self.base_deadline_s + size / self.min_rate_bps
+
+
+DEFAULT_LIMITS = DownloadLimits()
+STALE_PART_S = 3600.0
+"""A partial file nobody has written for this long is stale even if its PID is alive."""
 
 
 def _env_roots() -> list[Path]:
@@ -117,6 +174,49 @@ def locate_files(card: DatasetCard, data_dir: str | Path | None = None) -> dict[
     return None
 
 
+def check_data_dir(card: DatasetCard, data_dir: str | Path | None) -> None:
+    """Refuse a --data-dir that holds part of a dataset; note one that holds none of it.
+
+    Semantics: when data_dir/NAME/ holds some of the dataset's files but not
+    all, that is an error naming the missing files (the user pointed at this
+    copy; completing it from another root would mix copies). When it holds
+    none, the other roots are searched as usual, with a warning on the log
+    (shown on stderr) saying so, so that data from elsewhere is never used
+    silently.
+
+    Args:
+        card: the dataset.
+        data_dir: the explicit root, or None (then nothing is checked).
+
+    Raises:
+        FileNotFoundError: data_dir/NAME/ holds some files but not all.
+    """
+    if data_dir is None or not card.files:
+        return
+    root = Path(data_dir).expanduser()
+    folder = root / card.name
+    found = {name: find_file(folder, name) for name in card.files.values()}
+    missing = [name for name, path in found.items() if path is None]
+    if not missing:
+        return
+    if len(missing) < len(found):
+        raise FileNotFoundError(
+            f"{folder}: {card.name} is incomplete: missing {', '.join(missing)} "
+            "(or the same names without .gz). Add the missing files, or remove the folder "
+            "to use another copy."
+        )
+    hint = ""
+    if any(find_file(root, name) for name in card.files.values()):
+        hint = f" (its files are in {root} itself: pass its parent, {root.parent})"
+    log.warning(
+        "note: --data-dir %s has no %s files in %s%s; looking in the other roots.",
+        root,
+        card.name,
+        folder,
+        hint,
+    )
+
+
 def _is_writable(path: Path) -> bool:
     """Whether `path` is, or could be created as, a writable folder (creates nothing)."""
     probe = path
@@ -176,7 +276,8 @@ def _verify_download(card: DatasetCard, file_name: str, path: Path, md5_file: st
     expected_gz = card.md5_gz.get(file_name)
     if expected_gz is not None and md5_file != expected_gz:
         raise DataFileError(f"{file_name}: md5 mismatch: expected {expected_gz}, got {md5_file}")
-    content = md5_of_content(path)  # also proves the gzip stream is whole
+    # Also proves the gzip stream is whole; bounded so a bomb costs little time.
+    content = md5_of_content(path, max_bytes=card.content_size(file_name))
     accepted = card.md5_content.get(file_name, ())
     if accepted and content not in accepted:
         raise DataFileError(
@@ -184,22 +285,57 @@ def _verify_download(card: DatasetCard, file_name: str, path: Path, md5_file: st
         )
 
 
-def _fetch_one(url: str, tmp, progress: bool, desc: str) -> str:
-    """Stream `url` into the open file `tmp`; return the md5 of what was written."""
+def _fetch_one(
+    url: str, tmp, progress: bool, desc: str, max_size: int, limits: DownloadLimits
+) -> str:
+    """Stream `url` into the open file `tmp`, bounded; return the md5 of what was written.
+
+    Reads with read1 (whatever one recv gives), so that a trickle cannot hold one
+    read open past the rate and deadline checks.
+    """
     request = urllib.request.Request(url, headers={"User-Agent": "xrbench"})
     digest = hashlib.md5()
-    with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_S) as response:
+    start = time.monotonic()
+    deadline = start + limits.deadline_for(max_size)
+    with urllib.request.urlopen(request, timeout=limits.read_timeout_s) as response:
         length = response.headers.get("Content-Length")
         total = int(length) if length and length.isdigit() else None
+        if total is not None and total > max_size:
+            raise DataFileError(
+                f"{desc}: the server announces {total} bytes, more than the {max_size} "
+                "expected for this file"
+            )
         bar = _progress_bar(total, desc, progress)
         written = 0
+        window_start, window_bytes = start, 0
         try:
-            while chunk := response.read(_CHUNK):
+            while chunk := response.read1(min(_CHUNK, max_size + 1 - written)):
+                written += len(chunk)
+                if written > max_size:
+                    raise DataFileError(
+                        f"{desc}: the server sent more than the {max_size} bytes expected "
+                        "for this file; stopped there"
+                    )
                 tmp.write(chunk)
                 digest.update(chunk)
-                written += len(chunk)
                 if bar is not None:
                     bar.update(len(chunk))
+                now = time.monotonic()
+                window_bytes += len(chunk)
+                if now > deadline:
+                    raise _TooSlow(
+                        f"{desc}: not done after {now - start:.0f} s (deadline "
+                        f"{deadline - start:.0f} s; got {written} bytes)"
+                    )
+                if now - window_start >= limits.rate_window_s:
+                    rate = window_bytes / (now - window_start)
+                    if rate < limits.min_rate_bps:
+                        raise _TooSlow(
+                            f"{desc}: too slow: {rate:.0f} bytes/s over the last "
+                            f"{now - window_start:.0f} s, the minimum is "
+                            f"{limits.min_rate_bps:.0f} bytes/s"
+                        )
+                    window_start, window_bytes = now, 0
         finally:
             if bar is not None:
                 bar.close()
@@ -232,24 +368,68 @@ def _already_there(card: DatasetCard, file_name: str, path: Path) -> bool:
     return True
 
 
+_PART = re.compile(r"^\.(?P<file>.+)\.(?P<pid>\d+)-[^.]*\.part$")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
+def remove_stale_parts(folder: Path) -> list[Path]:
+    """Remove partial downloads left by killed processes; return what was removed.
+
+    A partial file is `.FILE.PID-RANDOM.part`; it is stale when process PID is gone,
+    or when nobody has written it for STALE_PART_S (PIDs are reused).
+    """
+    removed = []
+    if not folder.is_dir():
+        return removed
+    now = time.time()
+    for path in folder.iterdir():
+        match = _PART.match(path.name)
+        if match is None or not path.is_file():
+            continue
+        pid = int(match["pid"])
+        try:
+            stale = pid != os.getpid() and (
+                not _pid_alive(pid) or now - path.stat().st_mtime > STALE_PART_S
+            )
+            if stale:
+                path.unlink()
+                removed.append(path)
+        except FileNotFoundError:
+            continue  # its own process finished it meanwhile
+    return removed
+
+
 def download(
     card: DatasetCard,
     dest_root: Path,
     mirrors: Sequence[str] | None = None,
     progress: bool = True,
+    limits: DownloadLimits | None = None,
 ) -> dict[str, Path]:
     """Download a dataset's files into dest_root/NAME/, verified, trying mirrors in turn.
 
-    Each file streams into a temporary file in the destination folder, is
-    checked against the card's md5s (the upstream `.gz` md5 and the content
-    md5, where known) and only then renamed into place. Files already there and verified
-    are kept, so an interrupted download resumes.
+    Each file streams into a partial file `.FILE.PID-RANDOM.part` in the destination
+    folder, bounded by `limits` and by the size the card expects, is checked
+    against the card's md5s (the upstream `.gz` md5 and the content md5, where
+    known) and only then renamed into place. Files already there and verified
+    are kept, so an interrupted download resumes; partial files of killed
+    processes are removed first.
 
     Args:
         card: the dataset.
         dest_root: the root; files go into `dest_root / card.name`.
         mirrors: base URLs to try in order; default the card's mirrors.
         progress: show a progress bar on stderr.
+        limits: timeouts, minimum rate and deadline; default DEFAULT_LIMITS.
 
     Returns:
         Role -> path of each file.
@@ -257,34 +437,45 @@ def download(
     Raises:
         DownloadError: every mirror failed for some file; lists each mirror
             and why, and how to get the files offline.
+
+    Example:
+        >>> download(get_card("mnist"), Path("~/data").expanduser(),
+        ...          limits=DownloadLimits(min_rate_bps=16_384))  # doctest: +SKIP
     """
     mirrors = tuple(card.mirrors if mirrors is None else mirrors)
+    limits = DEFAULT_LIMITS if limits is None else limits
     dest = Path(dest_root) / card.name
     dest.mkdir(parents=True, exist_ok=True)
+    for stale in remove_stale_parts(dest):
+        log.info("removed %s, left by a killed download", stale)
     result: dict[str, Path] = {}
     for role, file_name in card.files.items():
         final = dest / file_name
         if _already_there(card, file_name, final):
             result[role] = final
             continue
+        max_size = card.max_download_size(file_name)
         failures: list[str] = []
         for mirror in mirrors:
             url = mirror.rstrip("/") + "/" + file_name
             log.info("downloading %s", url)
-            tmp = tempfile.NamedTemporaryFile(
-                dir=dest, prefix=f".{file_name}.", suffix=".part", delete=False
+            fd, name = tempfile.mkstemp(
+                dir=dest, prefix=f".{file_name}.{os.getpid()}-", suffix=".part"
             )
-            tmp_path = Path(tmp.name)
+            tmp_path = Path(name)
             try:
-                with tmp:
-                    md5 = _fetch_one(url, tmp, progress, f"{card.name}/{file_name}")
+                with open(fd, "wb") as tmp:
+                    md5 = _fetch_one(
+                        url, tmp, progress, f"{card.name}/{file_name}", max_size, limits
+                    )
                 _verify_download(card, file_name, tmp_path, md5)
                 os.replace(tmp_path, final)
                 result[role] = final
                 break
             except (OSError, http.client.HTTPException, ValueError) as e:
-                # URLError, HTTPError and timeouts are OSErrors; IncompleteRead is an
-                # HTTPException; DataFileError (bad md5, broken gzip) is a ValueError.
+                # URLError, HTTPError, timeouts and _TooSlow are OSErrors; IncompleteRead is
+                # an HTTPException; DataFileError (bad md5, broken gzip, too big) is a
+                # ValueError.
                 failures.append(f"  {url}: {_reason(e)}")
             finally:
                 tmp_path.unlink(missing_ok=True)
@@ -303,4 +494,8 @@ def _reason(error: Exception) -> str:
         return f"HTTP {error.code} {error.reason}"
     if isinstance(error, urllib.error.URLError):
         return f"cannot connect: {error.reason}"
+    if isinstance(error, TimeoutError):
+        return f"no data within the read timeout ({error})"
+    if isinstance(error, _TooSlow):
+        return str(error)
     return f"{type(error).__name__}: {error}"

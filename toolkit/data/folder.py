@@ -1,8 +1,18 @@
 """`folder:PATH` datasets: your own PNG/JPEG images, one subfolder per class.
 
-Either PATH/<class>/ (split here, stratified, seed 0, 20% test) or
-PATH/train/<class>/ and PATH/test/<class>/ (that split is used). Images are
-resized to a square; the set is grey unless any image is colour.
+Either PATH/<class>/ (split here, stratified, seed 0, 20% test, at least one
+test image per class) or PATH/train/<class>/ and PATH/test/<class>/ (that
+split is used). Images are resized to a square; the set is grey unless any
+image is colour.
+
+Everything a classifier cannot learn or be scored on is refused at load
+time, naming the folder: fewer than two classes, a class with fewer than
+MIN_IMAGES_PER_CLASS images (it would get no test image and 0 support), a
+class that test/ lacks. An image whose header promises more than
+MAX_IMAGE_PIXELS pixels (a decompression bomb) is refused before it is
+decoded, naming the file. Class names are directory names, used as they
+are (commas, quotes, newlines and escape codes included); whoever prints
+or writes them escapes them.
 """
 
 from __future__ import annotations
@@ -15,9 +25,22 @@ import numpy as np
 from .idx import DataFileError
 from .splits import stratified_indices
 
-__all__ = ["DEFAULT_IMAGE_SIZE", "IMAGE_SUFFIXES", "FolderData", "load_image_folder"]
+__all__ = [
+    "DEFAULT_IMAGE_SIZE",
+    "IMAGE_SUFFIXES",
+    "MAX_IMAGE_PIXELS",
+    "MIN_CLASSES",
+    "MIN_IMAGES_PER_CLASS",
+    "FolderData",
+    "load_image_folder",
+]
 
 DEFAULT_IMAGE_SIZE = 32
+MIN_CLASSES = 2
+MIN_IMAGES_PER_CLASS = 2
+"""With the split made here: one image to train on and one to test on, per class."""
+MAX_IMAGE_PIXELS = 64_000_000
+"""Width x height above which an image is refused unread (a 8000x8000 photo still passes)."""
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 TEST_FRACTION = 0.2
 SPLIT_SEED = 0
@@ -69,12 +92,23 @@ def _scan(root: Path, known_classes: tuple[str, ...] | None = None) -> list[tupl
 
 
 def _open_image(path: Path):
+    """Open an image (header only), refusing unreadable files and decompression bombs."""
     from PIL import Image, UnidentifiedImageError
 
     try:
-        return Image.open(path)
+        im = Image.open(path)
+    except Image.DecompressionBombError as e:
+        raise DataFileError(f"{path}: image too large (a decompression bomb?): {e}") from e
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as e:
         raise DataFileError(f"{path}: unreadable image: {e}") from e
+    width, height = im.size
+    if width * height > MAX_IMAGE_PIXELS:
+        im.close()
+        raise DataFileError(
+            f"{path}: image too large: {width}x{height} = {width * height} pixels, more than "
+            f"the {MAX_IMAGE_PIXELS} allowed (a decompression bomb?)"
+        )
+    return im
 
 
 def _decode(items: list[tuple[Path, int]], mode: str, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -87,7 +121,7 @@ def _decode(items: list[tuple[Path, int]], mode: str, size: int) -> tuple[np.nda
             try:
                 converted = im.convert(mode)
                 resized = converted.resize((size, size), Image.Resampling.BILINEAR)
-            except (OSError, SyntaxError, ValueError) as e:
+            except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
                 raise DataFileError(f"{path}: unreadable image: {e}") from e
         images.append(np.asarray(resized, dtype=np.uint8))
     shape = (0, size, size) if mode == "L" else (0, size, size, 3)
@@ -105,6 +139,15 @@ def _any_colour(items: list[tuple[Path, int]]) -> bool:
     return False
 
 
+def _check_classes(folder: Path, class_names: tuple[str, ...]) -> None:
+    """Refuse a folder with a single class folder: there is nothing to tell apart."""
+    if len(class_names) == 1:
+        raise ValueError(
+            f"{folder}: only one class folder ({class_names[0]!r}); a classifier needs at "
+            f"least {MIN_CLASSES} classes, one subfolder of images each"
+        )
+
+
 def load_image_folder(path: str | Path, image_size: int | None = None) -> FolderData:
     """Read a folder of class subfolders into uint8 arrays.
 
@@ -119,9 +162,11 @@ def load_image_folder(path: str | Path, image_size: int | None = None) -> Folder
     Raises:
         FileNotFoundError: PATH is missing, has no class subfolders, or a
             class has no images.
-        DataFileError: an image cannot be read (the message names it).
-        ValueError: image_size is not a positive int, or test/ has a class
-            train/ lacks.
+        DataFileError: an image cannot be read, or is a decompression bomb
+            (the message names it).
+        ValueError: image_size is not a positive int; fewer than 2 classes; a
+            class with fewer than 2 images (split here); test/ has a class
+            train/ lacks, or lacks one train/ has.
     """
     size = DEFAULT_IMAGE_SIZE if image_size is None else image_size
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
@@ -134,13 +179,32 @@ def load_image_folder(path: str | Path, image_size: int | None = None) -> Folder
     train_dir, test_dir = root / "train", root / "test"
     if train_dir.is_dir() and test_dir.is_dir():
         class_names = tuple(d.name for d in _class_dirs(train_dir))
+        _check_classes(train_dir, class_names)
         train_items = _scan(train_dir)
         test_items = _scan(test_dir, class_names)
+        tested = {label for _, label in test_items}
+        untested = [name for i, name in enumerate(class_names) if i not in tested]
+        if untested:
+            raise ValueError(
+                f"{test_dir}: no folder for classes {untested} that {train_dir} has; every "
+                "class needs test images (else it is scored with 0 support)"
+            )
     else:
         class_names = tuple(d.name for d in _class_dirs(root))
+        _check_classes(root, class_names)
         items = _scan(root)
         labels = np.array([label for _, label in items], dtype=np.int64)
-        train_idx, test_idx = stratified_indices(labels, TEST_FRACTION, SPLIT_SEED)
+        counts = np.bincount(labels, minlength=len(class_names))
+        small = [(class_names[i], int(n)) for i, n in enumerate(counts) if n < MIN_IMAGES_PER_CLASS]
+        if small:
+            name, n = small[0]
+            more = f" (and {len(small) - 1} more classes)" if len(small) > 1 else ""
+            raise ValueError(
+                f"{root}: class folder {name!r} has {n} image{'s' * (n != 1)}{more}; "
+                f"folder datasets need at least {MIN_IMAGES_PER_CLASS} per class (one to "
+                "train on, one to test on), or use PATH/train/ and PATH/test/"
+            )
+        train_idx, test_idx = stratified_indices(labels, TEST_FRACTION, SPLIT_SEED, min_second=1)
         train_items = [items[i] for i in train_idx]
         test_items = [items[i] for i in test_idx]
     mode = "RGB" if _any_colour(train_items + test_items) else "L"

@@ -7,7 +7,6 @@ split; `folder:PATH` reads your own images.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ import numpy as np
 from . import fetch
 from .catalog import CATALOG, DIGITS_CARD, FOLDER_PREFIX, DatasetCard, get_card
 from .folder import load_image_folder
-from .idx import GZIP_MAGIC, DataFileError, md5_of_file, parse_idx, read_idx_bytes
+from .idx import GZIP_MAGIC, DataFileError, IdxHeader, md5_of_file, read_idx_checked
 from .splits import stratified_indices
 
 __all__ = ["DIGITS_SEED", "DIGITS_TEST_FRACTION", "Dataset", "dataset_status", "load_dataset"]
@@ -104,7 +103,9 @@ def load_dataset(
     Raises:
         ValueError: unknown name, or an image_size the dataset cannot give.
         FileNotFoundError: files are missing and download=False (the message
-            says where it looked and how to get them).
+            says where it looked and how to get them), or data_dir/NAME/ holds
+            some of the dataset's files but not all (the message names the
+            missing ones; other roots are not searched then).
         DataFileError: a file is damaged or fails its checksum (names the file).
         fetch.DownloadError: every mirror failed.
 
@@ -131,6 +132,7 @@ def load_dataset(
     _check_native_size(card, image_size)
     if card.name == DIGITS_CARD.name:
         return _load_digits()
+    fetch.check_data_dir(card, data_dir)
     files = fetch.locate_files(card, data_dir)
     if files is None:
         if not download:
@@ -156,7 +158,7 @@ def _missing_message(card: DatasetCard, data_dir: str | Path | None) -> str:
     )
 
 
-def _verify_checksum(card: DatasetCard, file_name: str, path: Path, content: bytes) -> None:
+def _verify_checksum(card: DatasetCard, file_name: str, path: Path, got_content: str) -> None:
     """Raise DataFileError unless the content md5 (or, for a .gz, the upstream md5) is known.
 
     A card with no md5 for the file cannot verify it and lets it pass.
@@ -165,7 +167,6 @@ def _verify_checksum(card: DatasetCard, file_name: str, path: Path, content: byt
     expected_gz = card.md5_gz.get(file_name)
     if not accepted and expected_gz is None:
         return
-    got_content = hashlib.md5(content).hexdigest()
     if got_content in accepted:
         return
     got_gz = None
@@ -177,9 +178,11 @@ def _verify_checksum(card: DatasetCard, file_name: str, path: Path, content: byt
     if expected_gz is not None:
         expected.append(f"upstream .gz md5 {expected_gz}")
     got = f"content md5 {got_content}" + (f", .gz md5 {got_gz}" if got_gz else "")
+    # No CLI flag skips checksums, so the hint names what works everywhere.
     raise DataFileError(
         f"{path}: checksum mismatch for {card.name}: expected {' or '.join(expected)}, got {got}. "
-        "Replace the file (delete it to re-download), or pass verify=False to skip checksums."
+        "Replace the file with a good copy, or delete it so that the next run downloads it "
+        "again (from Python, load_dataset(..., verify=False) skips checksums)."
     )
 
 
@@ -188,47 +191,69 @@ def _is_gzip(path: Path) -> bool:
         return f.read(2) == GZIP_MAGIC
 
 
-def _load_idx(card: DatasetCard, files: dict[str, Path], verify: bool) -> Dataset:
-    """Read and cross-check the four IDX files of a card; checksums last (less specific)."""
-    arrays: dict[str, np.ndarray] = {}
-    contents: dict[str, bytes] = {}
-    for split in ("train", "test"):
-        images_path, labels_path = files[f"{split}_images"], files[f"{split}_labels"]
-        contents[f"{split}_images"] = read_idx_bytes(images_path)
-        images = parse_idx(contents[f"{split}_images"], images_path)
-        contents[f"{split}_labels"] = read_idx_bytes(labels_path)
-        labels = parse_idx(contents[f"{split}_labels"], labels_path)
-        if images.dtype != np.uint8 or images.shape[1:] != tuple(card.image_shape):
+def _expect_images(card: DatasetCard, split: str, path: Path):
+    """A header check for an images file: uint8 of the card's shape and split size."""
+
+    def check(header: IdxHeader) -> None:
+        if header.dtype != np.uint8 or header.shape[1:] != tuple(card.image_shape):
             shape = "x".join(str(d) for d in card.image_shape)
             raise DataFileError(
-                f"{images_path}: expected uint8 images of {shape}, "
-                f"got {images.dtype} {list(images.shape)}"
+                f"{path}: expected uint8 images of {shape}, "
+                f"got {header.dtype.newbyteorder('=')} {list(header.shape)}"
             )
-        if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        expected = card.counts.get(split)
+        if expected is not None and header.shape[0] != expected:
             raise DataFileError(
-                f"{labels_path}: expected one integer label per image, "
-                f"got {labels.dtype} {list(labels.shape)}"
+                f"{path}: {header.shape[0]} {split} examples, {card.name} has {expected}"
             )
-        if len(images) != len(labels):
+
+    return check
+
+
+def _expect_labels(count: int, images_path: Path, path: Path):
+    """A header check for a labels file: one integer label per image already read."""
+
+    def check(header: IdxHeader) -> None:
+        if len(header.shape) != 1 or header.dtype.kind not in "iu":
             raise DataFileError(
-                f"{images_path} has {len(images)} images but {labels_path} has {len(labels)} labels"
+                f"{path}: expected one integer label per image, "
+                f"got {header.dtype.newbyteorder('=')} {list(header.shape)}"
             )
+        if header.shape[0] != count:
+            raise DataFileError(
+                f"{images_path} has {count} images but {path} has {header.shape[0]} labels"
+            )
+
+    return check
+
+
+def _load_idx(card: DatasetCard, files: dict[str, Path], verify: bool) -> Dataset:
+    """Read and cross-check the four IDX files of a card; checksums last (less specific).
+
+    Each header is checked against the card (and the labels against the images) before
+    its data is read, so a file that is not the expected one costs no memory.
+    """
+    arrays: dict[str, np.ndarray] = {}
+    md5s: dict[str, str] = {}
+    for split in ("train", "test"):
+        images_path, labels_path = files[f"{split}_images"], files[f"{split}_labels"]
+        images, md5s[f"{split}_images"] = read_idx_checked(
+            images_path, check_header=_expect_images(card, split, images_path)
+        )
+        labels, md5s[f"{split}_labels"] = read_idx_checked(
+            labels_path, check_header=_expect_labels(len(images), images_path, labels_path)
+        )
         bad = (labels < 0) | (labels >= card.num_classes)
         if bad.any():
             raise DataFileError(
                 f"{labels_path}: {int(bad.sum())} labels outside [0, {card.num_classes}) "
                 f"(e.g. {int(labels[bad][0])})"
             )
-        expected = card.counts.get(split)
-        if expected is not None and len(labels) != expected:
-            raise DataFileError(
-                f"{images_path}: {len(labels)} {split} examples, {card.name} has {expected}"
-            )
         arrays[f"x_{split}"] = images
         arrays[f"y_{split}"] = labels.astype(np.int64)
     if verify:
-        for role, content in contents.items():
-            _verify_checksum(card, card.files[role], files[role], content)
+        for role, md5 in md5s.items():
+            _verify_checksum(card, card.files[role], files[role], md5)
     folders = sorted({str(p.parent) for p in files.values()})
     return Dataset(name=card.name, class_names=card.classes, source=", ".join(folders), **arrays)
 

@@ -67,7 +67,9 @@ def balanced_subset(
     return x[order], y[order]
 
 
-def stratified_indices(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def stratified_indices(
+    y: np.ndarray, fraction: float, seed: int, min_second: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Split indices so that each class puts round(fraction * its count) in the second part.
 
     Every class keeps at least one example in the first part. Both parts are
@@ -77,6 +79,9 @@ def stratified_indices(y: np.ndarray, fraction: float, seed: int) -> tuple[np.nd
         y: integer labels.
         fraction: share of each class for the second part, in [0, 1).
         seed: seed for `np.random.default_rng`.
+        min_second: at least this many of each class go to the second part
+            (still leaving one in the first), so a small class is not left
+            out of a test set; 0 keeps the plain rounding.
 
     Returns:
         (first_indices, second_indices).
@@ -86,7 +91,7 @@ def stratified_indices(y: np.ndarray, fraction: float, seed: int) -> tuple[np.nd
     second: list[np.ndarray] = []
     for c in np.unique(y):
         idx = rng.permutation(np.flatnonzero(y == c))
-        n_second = min(int(round(fraction * len(idx))), len(idx) - 1)
+        n_second = min(max(min_second, int(round(fraction * len(idx)))), len(idx) - 1)
         second.append(idx[:n_second])
         first.append(idx[n_second:])
     empty = np.array([], dtype=np.int64)
