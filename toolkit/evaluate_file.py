@@ -15,6 +15,12 @@ from toolkit.data import balanced_subset, load_dataset
 from toolkit.harness import check_images_fit, open_onnx, require_runtime
 from toolkit.harness.contract import ContractError
 from toolkit.harness.evaluate import WHOLE_SET, evaluate_predictor
+from toolkit.harness.runtimes import inspect_onnx
+from toolkit.table import printable
+
+#: Test images fed to the profiling run of each session (the dataset's own, so files with
+#: an open height or width, or that only work on real data, are profiled as they run).
+PROFILE_IMAGES = 2
 
 
 @dataclass
@@ -65,44 +71,49 @@ def evaluate_file(
 ) -> FileEvaluation:
     """Evaluate one ONNX file on the test set of ``dataset`` on each runtime.
 
+    The file is loaded and its declared contract checked once on the CPU before the dataset
+    is read; then each runtime opens it and profiles it on the first test images.
+    A runtime that cannot compile a file that loads on the CPU (OpenVINO has no ai.onnx.ml
+    operators) is a failure row; everything that is wrong with the file itself is an error.
+
     Raises:
         FileNotFoundError: the file or the dataset is missing.
-        ContractError: the file does not follow the contract or does not fit the images.
+        ValueError: the file cannot be loaded (a directory, empty, unreadable, not ONNX).
+        ContractError: the file does not follow the contract, does not fit the images, or
+            its outputs break the contract at run time.
         RuntimeUnavailable: a runtime cannot run here.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"ONNX file not found: {path}")
+    for runtime in runtimes:  # a missing runtime is an error before any work
+        require_runtime(runtime)
+    info = inspect_onnx(path)
+    shown = printable(path.name)
     data = load_dataset(dataset, data_dir=data_dir, image_size=image_size, download=download)
+    check_images_fit(info, data.image_shape, dataset)
+    if info.num_classes is not None and info.num_classes != data.num_classes:
+        raise ContractError(
+            f"{shown}: output 'scores' has {info.num_classes} classes, but dataset "
+            f"'{dataset}' has {data.num_classes}."
+        )
     x_test, y_test = data.x_test, data.y_test
     if test_per_class:
         x_test, y_test = balanced_subset(x_test, y_test, test_per_class, seed)
     result = FileEvaluation(path=path, dataset=dataset)
-    model_name = path.stem
-    for runtime in runtimes:  # a missing runtime is an error before any work
-        require_runtime(runtime)
+    trained_on = info.metadata.get("dataset")
+    if trained_on and trained_on != dataset:
+        print(
+            f"note: {shown} was trained on '{printable(trained_on)}', evaluated on '{dataset}'.",
+            file=sys.stderr,
+        )
+    model_name = info.metadata.get("model_name") or path.stem
     for runtime in runtimes:
         try:
-            runner = open_onnx(path, runtime, threads)
+            runner = open_onnx(path, runtime, threads, sample=x_test[:PROFILE_IMAGES])
         except ContractError:
             raise
         except ValueError as e:  # this runtime cannot compile this file: a row, not a crash
             result.failures.append({"model": path.stem, "runtime": runtime, "error": str(e)})
             continue
-        info = runner.info
-        check_images_fit(info, data.image_shape, dataset)
-        if info.num_classes is not None and info.num_classes != data.num_classes:
-            raise ContractError(
-                f"{path.name}: output 'scores' has {info.num_classes} classes, but dataset "
-                f"'{dataset}' has {data.num_classes}."
-            )
-        trained_on = info.metadata.get("dataset")
-        if trained_on and trained_on != dataset:
-            print(
-                f"note: {path.name} was trained on '{trained_on}', evaluated on '{dataset}'.",
-                file=sys.stderr,
-            )
-        model_name = info.metadata.get("model_name", model_name)
         size_mb = path.stat().st_size / 2**20
         evaluation = evaluate_predictor(
             runner,

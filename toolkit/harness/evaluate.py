@@ -13,6 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
+from toolkit.harness.contract import check_outputs
 from toolkit.harness.metrics import classification_metrics
 from toolkit.harness.runtimes import Placement
 from toolkit.harness.timing import LatencyResult, make_batch, measure_latency
@@ -50,11 +51,23 @@ def predict_all(
     predict: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
     images: np.ndarray,
     chunk: int = 1000,
+    check: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Labels and scores for a whole set, in chunks so memory stays flat."""
+    """Labels and scores for a whole set, in chunks so memory stays flat.
+
+    Args:
+        predict: maps a batch of uint8 images to (label, scores).
+        images: the whole set.
+        chunk: images per call.
+        check: called as ``check(n_images, label, scores)`` on each chunk's raw outputs,
+            before they are cast and joined (e.g. :func:`contract.check_outputs`).
+    """
     labels, scores = [], []
     for start in range(0, len(images), chunk):
-        label, score = predict(np.ascontiguousarray(images[start : start + chunk]))
+        batch = np.ascontiguousarray(images[start : start + chunk])
+        label, score = predict(batch)
+        if check is not None:
+            check(len(batch), label, score)
         labels.append(np.asarray(label).astype(np.int64).ravel())
         scores.append(np.asarray(score, dtype=np.float32))
     return np.concatenate(labels), np.concatenate(scores)
@@ -99,8 +112,19 @@ def evaluate_predictor(
 
     Returns:
         The predictions, metrics and tidy rows (see :data:`toolkit.schema.COLUMNS`).
+
+    Raises:
+        ContractError: an ONNX runner's outputs on the test set break the contract (labels
+            outside the classes, a label count or scores width that does not match).
     """
-    labels, scores = predict_all(predictor.predict, x_test)
+    info = getattr(predictor, "info", None)  # ONNX runners: outputs checked against the contract
+    check = None
+    if info is not None:
+
+        def check(n_images: int, label, scores) -> None:
+            check_outputs(info.path.name, n_images, label, scores, num_classes)
+
+    labels, scores = predict_all(predictor.predict, x_test, check=check)
     quality, cm = classification_metrics(y_test, labels, num_classes)
     base = {
         "model": model,

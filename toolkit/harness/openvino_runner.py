@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.harness.contract import INPUT_NAME, LABEL_NAME, SCORES_NAME, ModelInfo, check_contract
+from toolkit.harness.contract import INPUT_NAME, LABEL_NAME, SCORES_NAME, ModelInfo
+from toolkit.table import printable
 
 OPENVINO_PROVIDER = "OpenVINO:CPU"
 
@@ -46,12 +47,11 @@ def open_openvino(path: Path, runtime: str, threads: int) -> OpenVinoRunner:
         ContractError: the file does not follow the contract.
         ValueError: OpenVINO cannot read or compile the file (names it and why).
     """
-    import onnxruntime as ort
     import openvino as ov
 
-    from toolkit.harness.runtimes import Placement
+    from toolkit.harness.runtimes import Placement, inspect_onnx
 
-    info = check_contract(ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]), path)
+    info = inspect_onnx(path)  # the contract, read with onnxruntime's CPU provider
     start = time.perf_counter()
     core = ov.Core()
     try:
@@ -62,7 +62,9 @@ def open_openvino(path: Path, runtime: str, threads: int) -> OpenVinoRunner:
         )
     except Exception as e:  # OpenVINO raises a bare RuntimeError subclass with a long report
         first = " ".join(str(e).split())[:300]
-        raise ValueError(f"{path.name}: OpenVINO cannot compile this file: {first}") from e
+        raise ValueError(
+            f"{printable(path.name)}: OpenVINO cannot compile this file: {printable(first)}"
+        ) from e
     load_time = time.perf_counter() - start
     placement = Placement(nodes={OPENVINO_PROVIDER: 1.0}, time={OPENVINO_PROVIDER: 1.0})
     return OpenVinoRunner(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import tempfile
 import time
 from collections.abc import Callable
@@ -20,8 +21,17 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.harness.contract import INPUT_NAME, ModelInfo, check_contract
+from toolkit.harness.contract import (
+    INPUT_NAME,
+    LABEL_NAME,
+    SCORES_NAME,
+    ContractError,
+    ModelInfo,
+    check_contract,
+    check_outputs,
+)
 from toolkit.registry import Registry, first_doc_line
+from toolkit.table import printable
 
 CPU_PROVIDER = "CPUExecutionProvider"
 
@@ -248,8 +258,21 @@ def default_threads() -> int:
 #: onnxruntime graph optimisation levels by the names the CLI and the sweep use.
 GRAPH_OPTIMIZATIONS = ("disable", "basic", "extended", "all")
 
+#: onnxruntime's log severity for our sessions (3: errors only). A failed load is raised as
+#: an exception that we turn into one line; profiling is only switched on in a second
+#: session once a plain one has loaded, since a profiling session that failed to load prints
+#: its own red "Could not write a profile" line whatever the severity.
+ORT_LOG_SEVERITY = 3
 
-def _session_options(threads: int, profile_dir: str, optimization: str = "all"):
+#: Image side used to profile a file that leaves H or W open when no images are given, and
+#: the largest side taken from a file's ``image_shape`` metadata for that (a hostile file
+#: must not make us allocate a huge batch).
+FALLBACK_SIDE = 28
+MAX_HINTED_SIDE = 4096
+
+
+def _session_options(threads: int, profile_dir: str | None = None, optimization: str = "all"):
+    """Session options for timing; with ``profile_dir``, profiling to a file in it."""
     import onnxruntime as ort
 
     if optimization not in GRAPH_OPTIMIZATIONS:
@@ -268,10 +291,73 @@ def _session_options(threads: int, profile_dir: str, optimization: str = "all"):
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.enable_profiling = True
-    options.profile_file_prefix = os.path.join(profile_dir, "ort_profile")
-    options.log_severity_level = 3
+    if profile_dir is not None:
+        options.enable_profiling = True
+        options.profile_file_prefix = os.path.join(profile_dir, "ort_profile")
+    options.log_severity_level = ORT_LOG_SEVERITY
     return options
+
+
+def check_onnx_file(path: str | Path) -> Path:
+    """Refuse a path that cannot be an ONNX file before onnxruntime sees it.
+
+    onnxruntime reports a directory or an unreadable file as "Protobuf parsing failed", and
+    an empty file as "No graph was found"; these say what is really wrong.
+
+    Raises:
+        FileNotFoundError: nothing is there.
+        ValueError: a directory, an empty file or one this process cannot read.
+    """
+    path = Path(path)
+    shown = printable(path)
+    if not path.exists():
+        raise FileNotFoundError(f"ONNX file not found: {shown}")
+    if path.is_dir():
+        raise ValueError(f"{shown} is a directory, not an ONNX file.")
+    try:
+        with open(path, "rb") as f:
+            first = f.read(1)
+    except OSError as e:
+        raise ValueError(f"{shown}: cannot read this ONNX file: {e.strerror or e}.") from e
+    if not first:
+        raise ValueError(f"{shown} is empty (0 bytes), not an ONNX file.")
+    return path
+
+
+def _ort_reason(error: Exception) -> str:
+    """onnxruntime's reason for refusing a file, on one line, without its codes and path."""
+    text = " ".join(str(error).split())
+    text = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", text)
+    text = re.sub(r"^Load model from .*? failed: ?", "", text)
+    return printable(text[:300] + ("..." if len(text) > 300 else ""))
+
+
+def _load_session(path: Path, options, providers: list[str]):
+    """An InferenceSession, or a one-line ValueError naming the file and onnxruntime's reason."""
+    import onnxruntime as ort
+
+    try:
+        return ort.InferenceSession(str(path), options, providers=providers)
+    except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph/InvalidProtobuf types
+        raise ValueError(
+            f"{printable(path)}: onnxruntime cannot load this file: {_ort_reason(e)}"
+        ) from e
+
+
+def inspect_onnx(path: str | Path) -> ModelInfo:
+    """Load a file on the CPU, without profiling, and check its declared contract.
+
+    The one place a file that is not a loadable, contract-following ONNX model becomes a
+    one-line error, before any dataset is read or any runtime is tried.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: it is a directory, empty, unreadable, or onnxruntime cannot load it.
+        ContractError: it loads but does not follow the model contract.
+    """
+    path = check_onnx_file(path)
+    session = _load_session(path, _session_options(1), [CPU_PROVIDER])
+    return check_contract(session, path)
 
 
 def open_onnx(
@@ -279,29 +365,35 @@ def open_onnx(
     runtime: str = "ort-cpu",
     threads: int | None = None,
     optimization: str = "all",
+    sample: np.ndarray | None = None,
 ):
     """Load an ONNX file on one runtime, check the contract and where its nodes run.
+
+    The session that is timed is opened without profiling, so a file that does not load
+    fails cleanly; a second, profiled session runs ``sample`` once to find which provider
+    ran each node, and its outputs are checked against the contract.
 
     Args:
         path: a contract-following ONNX file.
         runtime: an 'onnx' kind runtime name, e.g. 'ort-cpu'.
         threads: intra-op threads (default: all usable cores); recorded with the results.
         optimization: onnxruntime graph optimisation level (disable, basic, extended, all).
+        sample: a few images of the dataset to profile with (e.g. the first two test images).
+            Default: a batch of two black images of the file's declared shape, any open
+            height or width taken from the file's ``image_shape`` metadata, else 28.
 
     Returns:
         A runner whose ``predict`` is timed by the harness.
 
     Raises:
         FileNotFoundError: the file does not exist.
+        ValueError: the file is not loadable (directory, empty, unreadable, not ONNX).
         RuntimeUnavailable: the runtime's provider is missing here.
         ProviderFallback: onnxruntime put the session on another provider.
-        ContractError: the file does not follow the model contract.
+        ContractError: the file does not follow the model contract, or its outputs on
+            ``sample`` break it.
     """
-    import onnxruntime as ort
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"ONNX file not found: {path}")
+    path = check_onnx_file(path)
     if get_runtime(runtime).kind != "onnx":
         raise ValueError(
             f"Runtime '{runtime}' runs native models, not ONNX files; choose one of "
@@ -314,35 +406,62 @@ def open_onnx(
 
         return open_openvino(path, runtime, threads)
     providers = [spec.provider] + ([CPU_PROVIDER] if spec.provider != CPU_PROVIDER else [])
+    start = time.perf_counter()
+    session = _load_session(path, _session_options(threads, None, optimization), providers)
+    load_time = time.perf_counter() - start
+    actual = session.get_providers()[0]
+    if actual != spec.provider:
+        raise ProviderFallback(
+            f"Runtime '{runtime}' asked for {spec.provider} but onnxruntime placed "
+            f"{printable(path.name)} on {actual}; refusing to label {actual} numbers as "
+            f"'{runtime}'."
+        )
+    info = check_contract(session, path)
+    if sample is None or len(sample) == 0:
+        sample = _fallback_sample(info)
     with tempfile.TemporaryDirectory(prefix="xrbench-profile-") as profile_dir:
-        start = time.perf_counter()
-        try:
-            session = ort.InferenceSession(
-                str(path),
-                _session_options(threads, profile_dir, optimization),
-                providers=providers,
-            )
-        except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph types
-            raise ValueError(f"{path.name}: onnxruntime cannot load this file: {e}") from e
-        load_time = time.perf_counter() - start
-        actual = session.get_providers()[0]
-        if actual != spec.provider:
-            raise ProviderFallback(
-                f"Runtime '{runtime}' asked for {spec.provider} but onnxruntime placed "
-                f"{path.name} on {actual}; refusing to label {actual} numbers as '{runtime}'."
-            )
-        info = check_contract(session, path)
-        placement = _profile_placement(session, info)
+        profiled = _load_session(
+            path, _session_options(threads, profile_dir, optimization), providers
+        )
+        placement = _profile_placement(profiled, info, sample)
+        del profiled
     return OnnxRunner(runtime, actual, session, info, threads, load_time, placement)
 
 
-def _profile_placement(session, info: ModelInfo) -> Placement:
-    """Run one small batch under the profiler, then stop profiling so timings stay clean."""
-    shape = [2] + [d if d is not None else 28 for d in info.image_shape]
+def _fallback_sample(info: ModelInfo) -> np.ndarray:
+    """Two black images of the file's shape, for callers that pass no images of their own."""
+    declared = list(info.image_shape)
+    meta = info.metadata.get("image_shape")
+    if meta and any(d is None for d in declared):
+        try:
+            hint = [int(d) for d in json.loads(meta)]
+        except (ValueError, TypeError):  # not a JSON list of numbers: no hint
+            hint = []
+        if len(hint) == len(declared) and all(1 <= h <= MAX_HINTED_SIDE for h in hint):
+            declared = [d if d is not None else h for d, h in zip(declared, hint, strict=True)]
+    shape = [2] + [d if d is not None else FALLBACK_SIDE for d in declared]
+    return np.zeros(shape, dtype=np.uint8)
+
+
+def _profile_placement(session, info: ModelInfo, sample: np.ndarray) -> Placement:
+    """Run one batch of real images under the profiler, and check what comes back.
+
+    Raises:
+        ContractError: the file fails on these images or its outputs break the contract.
+    """
+    images = np.ascontiguousarray(sample)
+    name = printable(info.path.name)
     try:
-        session.run(None, {INPUT_NAME: np.zeros(shape, dtype=np.uint8)})
+        try:
+            label, scores = session.run([LABEL_NAME, SCORES_NAME], {INPUT_NAME: images})
+        except Exception as e:  # onnxruntime's own error types
+            raise ContractError(
+                f"{name}: onnxruntime failed to run a batch of images of shape "
+                f"{list(images.shape)} ({images.dtype}): {_ort_reason(e)}"
+            ) from e
     finally:
         profile_path = session.end_profiling()
+    check_outputs(info.path.name, len(images), label, scores, info.num_classes)
     with open(profile_path) as f:
         events = json.load(f)
     return placement_from_profile(events)

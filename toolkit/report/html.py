@@ -1,13 +1,14 @@
 """report.html: one self-contained page (figures embedded as data URIs, CSS inline).
 
-Every piece of text from the run folder goes through :func:`html.escape`; the page links
+Every piece of text from the run folder goes through :func:`escape` (html.escape, with
+control characters shown as escapes); the page links
 to nothing outside itself, so it can be mailed or archived as one file.
 """
 
 from __future__ import annotations
 
 import base64
-from html import escape
+import html
 
 from toolkit.report.format import (
     environment_rows,
@@ -21,6 +22,17 @@ from toolkit.report.format import (
     truncation_note,
 )
 from toolkit.report.load import Figure, ReportSection, RunReport, Table
+from toolkit.table import printable
+
+
+def escape(text: str, quote: bool = True) -> str:
+    """html.escape, and control characters other than newline and tab shown as escapes.
+
+    Names in a run folder come from files (model names, class names, errors quoting them);
+    an escape code or NUL is invalid in HTML and would act on a terminal that shows the file.
+    """
+    return html.escape(printable(text, keep="\n\t"), quote=quote)
+
 
 MIME_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif"}
 

@@ -44,6 +44,7 @@ from toolkit.report.format import (
     truncation_note,
 )
 from toolkit.report.load import Figure, ReportSection, RunReport, Table
+from toolkit.table import printable
 
 #: Wider tables show their first columns and say how many the CSV holds.
 MAX_COLUMNS = 12
@@ -349,5 +350,9 @@ def _grid_style(*, header_row: bool) -> TableStyle:
 
 
 def _esc(text: str) -> str:
-    """Text for a reportlab Paragraph (its markup is XML-like); newlines kept as breaks."""
-    return escape(str(text), quote=False).replace("\n", "<br/>")
+    """Text for a reportlab Paragraph (its markup is XML-like); newlines kept as breaks.
+
+    Control characters (an escape code or NUL in a model name) are shown as escapes, since
+    they are invalid in that markup and in a PDF's text.
+    """
+    return escape(printable(text, keep="\n"), quote=False).replace("\n", "<br/>")
