@@ -496,6 +496,7 @@ def cmd_run(args) -> int:
 
 def cmd_eval(args) -> int:
     from toolkit.evaluate_file import evaluate_file
+    from toolkit.table import printable
 
     result = evaluate_file(
         args.model,
@@ -523,8 +524,8 @@ def cmd_eval(args) -> int:
     else:
         if result.summary:
             print(format_table(result.summary, list(result.summary[0])))
-        for failure in result.failures:
-            print(f"FAILED on {failure['runtime']}: {failure['error']}")
+        for failure in result.failures:  # the error quotes the file: one escaped line each
+            print(f"FAILED on {failure['runtime']}: {printable(failure['error'])}")
     return 1 if result.failures else 0
 
 

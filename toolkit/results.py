@@ -146,14 +146,17 @@ class RunFolder:
     def write_confusion(
         self, model: str, runtime: str, cm: np.ndarray, class_names: Sequence[str]
     ) -> Path:
-        """confusion/<model>__<runtime>.csv, rows true class, columns predicted class."""
-        lines = [",".join(["true\\pred", *class_names])]
-        lines += [
-            ",".join([name, *map(str, row)])
-            for name, row in zip(class_names, cm.tolist(), strict=True)
-        ]
+        """confusion/<model>__<runtime>.csv, rows true class, columns predicted class.
+
+        Written with the csv module: class names come from folder names and file metadata,
+        and one holding a comma, a quote or a newline is quoted, not split into two fields.
+        """
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["true\\pred", *class_names])
+        writer.writerows([name, *row] for name, row in zip(class_names, cm.tolist(), strict=True))
         return atomic_write_text(
-            self.path / "confusion" / f"{model}__{runtime}.csv", "\n".join(lines) + "\n"
+            self.path / "confusion" / f"{model}__{runtime}.csv", buffer.getvalue()
         )
 
     def write_json(self, name: str, obj) -> Path:
