@@ -93,6 +93,24 @@ class TestResults:
         frame = load_run(write_run(tmp_path / "r", text)).results
         assert list(frame.columns) == [*COLUMNS, "round"]
 
+    def test_reads_what_the_run_folder_writes(self, tmp_path):
+        from toolkit.results import RunFolder
+
+        folder = RunFolder.create(tmp_path, "written")
+        base = {"model": "lr", "dataset": "digits", "runtime": "ort-cpu", "threads": 2}
+        folder.write_results(
+            [
+                {**base, "provider": "CPUExecutionProvider", "metric": "accuracy", "value": 0.9},
+                {**base, "batch_size": 256, "metric": "latency_p50_ms", "value": 1 / 3},
+            ]
+        )
+        folder.write_parity([{"model": "lr", "dataset": "digits", "label_agreement": 1.0}])
+        run = load_run(folder.path)
+        assert run.results["batch_size"].tolist() == [pd.NA, 256]
+        assert run.latency().loc[("lr", "ort-cpu"), 256] == 1 / 3  # repr() floats round-trip
+        assert run.accuracy().loc["lr", "ort-cpu"] == 0.9
+        assert run.parity.loc[0, "label_agreement"] == 1.0 and run.placement is None
+
     def test_the_toolkit_entry_point_is_load_run(self):
         assert toolkit.load_run is load_run
 
@@ -141,6 +159,12 @@ class TestPivots:
 
     def test_unknown_metric_names_the_file_and_the_metrics(self, run):
         with pytest.raises(ValueError, match=r"results\.csv has no 'top5' rows; it has: train"):
+            run.metric("top5")
+
+    def test_per_class_metrics_are_listed_once(self, tmp_path):
+        rows = "".join(f"lr,digits,ort-cpu,,,,recall_class_{i},0.9\n" for i in range(10))
+        run = load_run(write_run(tmp_path / "r", RESULTS + rows))
+        with pytest.raises(ValueError, match=r"throughput_ips, recall_class_<i>\.$"):
             run.metric("top5")
 
     def test_two_rows_per_cell_name_the_column_that_differs(self, tmp_path):

@@ -35,6 +35,7 @@ INTEGER_COLUMNS = ("batch_size", "threads")
 REQUIRED_COLUMNS = ("model", "metric", "value")
 #: Latency metrics are named latency_<statistic>_ms (p50, p90, p99, mean, min).
 LATENCY_METRIC = re.compile(r"^latency_(?P<statistic>\w+?)_ms$")
+PER_CLASS = re.compile(r"_class_\d+$")
 
 
 def _pandas():
@@ -280,7 +281,9 @@ class RunData:
         results = self.results
         rows = results[results["metric"] == metric]
         if rows.empty:
-            have = ", ".join(dict.fromkeys(results["metric"].dropna()))
+            # per-class metrics listed once each: recall_class_<i>, not ten names
+            names = (PER_CLASS.sub("_class_<i>", m) for m in results["metric"].dropna())
+            have = ", ".join(dict.fromkeys(names))
             raise ValueError(
                 f"{self.path / 'results.csv'} has no '{metric}' rows; it has: {have or 'none'}."
             )
