@@ -157,6 +157,15 @@ class TestPivots:
         table = run.metric("accuracy", index="runtime", columns="model")
         assert list(table.index) == ["ort-cpu", "sklearn"] and list(table.columns) == ["lr", "dt"]
 
+    def test_per_model_metrics(self, run):
+        table = run.per_model()
+        assert list(table.index) == ["lr"] and list(table.columns) == ["train_time_s"]
+        assert table.loc["lr", "train_time_s"] == pytest.approx(5.9)
+
+    def test_axes_must_be_columns(self, run):
+        with pytest.raises(ValueError, match=r"must name columns of results\.csv .* Got 'family'"):
+            run.metric("accuracy", index="family")
+
     def test_unknown_metric_names_the_file_and_the_metrics(self, run):
         with pytest.raises(ValueError, match=r"results\.csv has no 'top5' rows; it has: train"):
             run.metric("top5")

@@ -279,6 +279,13 @@ class RunData:
         index = [index] if isinstance(index, str) else list(index)
         columns = [columns] if isinstance(columns, str) else list(columns)
         results = self.results
+        unknown = [c for c in (*index, *columns) if c not in results.columns or c == "value"]
+        if unknown:
+            allowed = ", ".join(c for c in results.columns if c != "value")
+            raise ValueError(
+                f"The 'index' and 'columns' parameters of metric must name columns of "
+                f"results.csv ({allowed}). Got {', '.join(map(repr, unknown))}."
+            )
         rows = results[results["metric"] == metric]
         if rows.empty:
             # per-class metrics listed once each: recall_class_<i>, not ten names
@@ -287,15 +294,19 @@ class RunData:
             raise ValueError(
                 f"{self.path / 'results.csv'} has no '{metric}' rows; it has: {have or 'none'}."
             )
+        return self._wide(rows, index, columns, f"'{metric}' rows")
+
+    def _wide(self, rows: pd.DataFrame, index: list, columns: list, what: str) -> pd.DataFrame:
+        """``rows``' values pivoted to index x columns, in the run's order; one row per cell."""
         keys = index + columns
         repeated = rows.duplicated(keys, keep=False)
         if repeated.any():
             groups = rows[repeated].groupby(keys, dropna=False)
-            others = [c for c in results.columns if c not in (*keys, "value")]
+            others = [c for c in rows.columns if c not in (*keys, "value")]
             varies = [c for c in others if (groups[c].nunique(dropna=False) > 1).any()]
             raise ValueError(
-                f"{self.path / 'results.csv'} has several '{metric}' rows per "
-                f"{' x '.join(keys)} (they differ in {', '.join(varies) or 'nothing'}); "
+                f"{self.path / 'results.csv'} has several {what} per {' x '.join(keys)} "
+                f"(they differ in {', '.join(varies) or 'nothing'}); "
                 "add those columns to index or columns."
             )
         table = rows.pivot(index=index, columns=columns, values="value")
@@ -351,6 +362,24 @@ class RunData:
     def throughput(self) -> pd.DataFrame:
         """Images per second: rows (model, runtime), columns batch size."""
         return self.metric("throughput_ips", ["model", "runtime"], "batch_size")
+
+    def per_model(self) -> pd.DataFrame:
+        """One row per model, one column per metric that belongs to no runtime (parameters,
+        flops_per_image, train_time_s, parity_label_agreement, ...).
+
+        Raises:
+            ValueError: the run has no such rows, or a model has two values of one metric.
+
+        Example:
+            >>> run.per_model()[["parameters", "train_time_s"]]  # doctest: +SKIP
+        """
+        results = self.results
+        rows = results[results["runtime"].isna() & results["batch_size"].isna()]
+        if rows.empty:
+            raise ValueError(f"{self.path / 'results.csv'} has no per-model rows.")
+        table = self._wide(rows, ["model"], ["metric"], "per-model rows")
+        table.columns.name = None
+        return table
 
     # --- reading --------------------------------------------------------------------------
 
