@@ -608,13 +608,14 @@ def cmd_advise(args) -> int:
 def cmd_export(args) -> int:
     from exporters import export_model
     from toolkit.results import atomic_write_bytes
-    from toolkit.saved import load_trained, onnx_metadata
+    from toolkit.saved import SAVED_SHA256_KEY, load_trained, onnx_metadata
 
     if args.out.resolve() == args.model.resolve():
         raise ValueError(f"--out {args.out} is the source file; choose another path.")
-    trained = load_trained(args.model)
+    trained = load_trained(args.model)  # every failure is one ValueError line, before any write
     source = onnx_metadata(args.model)
-    kept = {k: source[k] for k in ("parity", "metrics_at_export") if k in source}
+    # the saved model's hash travels too: the new file still describes the same saved model
+    kept = {k: source[k] for k in ("parity", "metrics_at_export", SAVED_SHA256_KEY) if k in source}
     model = export_model(trained, kept)
     atomic_write_bytes(args.out, model.SerializeToString())
     print(f"re-exported {trained.name} ({trained.framework}) to {args.out}")

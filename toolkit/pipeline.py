@@ -313,7 +313,7 @@ class _Run:
         model = export_model(trained)
         onnx_path = self.folder.model_path(model_slug(name))
         atomic_write_bytes(onnx_path, model.SerializeToString())
-        save_trained(trained, onnx_path)  # for native benchmarks and re-export
+        saved = save_trained(trained, onnx_path)  # for native benchmarks and re-export
         reference = open_onnx(onnx_path, "ort-cpu", config.threads)
         parity = check_parity(trained.predict, reference.predict, self.x_test, self.y_test)
         self.result.parity.append(
@@ -325,6 +325,7 @@ class _Run:
             contract_metadata(
                 trained,
                 {
+                    "saved_model_sha256": saved.sha256,  # a reload refuses other bytes
                     "parity": parity,
                     "metrics_at_export": {
                         "accuracy": parity["onnx_accuracy"],

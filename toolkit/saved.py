@@ -1,24 +1,71 @@
 """Trained models saved next to their ONNX file, and loaded back without pickle.
 
-PyTorch weights are safetensors; scikit-learn models are skops files, loaded only when
-every type in them is skops's default-trusted set or scikit-learn's own. What the model is
+PyTorch weights are safetensors; scikit-learn models are skops files. What the model is
 (name, knobs, classes, image shape) is read from the ONNX file's metadata, so the pair
 ``<model>.onnx`` + ``<model>.safetensors|.skops`` is all a reload needs: for the native
 baselines of the benchmarks, and to re-export a model without retraining.
+
+Run folders are copied between machines, so both files are untrusted input. A skops file
+loads only when every type in it is in skops's default-trusted set or in
+:data:`TRUSTED_SKOPS_TYPES` (exact names, never a prefix: some ``sklearn.*`` names are
+re-exported ``subprocess.check_output`` or ``os.remove``, and skops calls a constructor node
+with arguments from the file). The ONNX metadata records the sha256 of the saved model
+(``saved_model_sha256``), so a saved model swapped or changed after export is refused. Every
+way the pair can be broken is a one-line ValueError naming the file.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 from pathlib import Path
+from typing import NamedTuple
 
 from toolkit.results import atomic_write_bytes
 
 WEIGHT_SUFFIXES = {"torch": ".safetensors", "sklearn": ".skops"}
 
+SAVED_SHA256_KEY = "saved_model_sha256"
+"""The ONNX metadata key holding the sha256 (hex) of the saved model's bytes."""
 
-def save_trained(trained, onnx_path: Path) -> Path:
-    """Write the trained model beside ``onnx_path``; returns the file written."""
+TRUSTED_SKOPS_TYPES = frozenset(
+    {
+        # dt, rf, extra_trees: each fitted tree's node arrays (a class; skops rebuilds it
+        # with its own fixed constructor, not one named by the file)
+        "sklearn.tree._tree.Tree",
+        # sk_mlp: the Adam solver's state (a plain class restored from its __dict__)
+        "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+        # hgb: each boosting round's tree (a plain class restored from its __dict__)
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    }
+)
+"""Types beyond skops's default-trusted set that the zoo's scikit-learn models contain.
+
+Derived from ``skops.io.get_untrusted_types`` on every scikit-learn zoo model (and the
+variants that change structure: ``pca_components=0``, shallow trees, two classes);
+``tests/test_hostile_saved.py`` fails when a zoo model needs a type not listed here. Only
+classes whose loading runs no code chosen by the file belong here: never a function and
+never a module prefix. Everything else (estimators, numpy arrays and dtypes) is in skops's
+own default-trusted set.
+"""
+
+
+class SavedModel(NamedTuple):
+    """A saved model file and the sha256 of its bytes (for the ONNX metadata)."""
+
+    path: Path
+    sha256: str
+
+
+def save_trained(trained, onnx_path: Path) -> SavedModel:
+    """Write the trained model beside ``onnx_path``.
+
+    Returns:
+        The file written and its sha256; put the hash into the ONNX file's metadata under
+        :data:`SAVED_SHA256_KEY` so that a reload can tell the saved model is the one
+        exported.
+    """
     path = onnx_path.with_suffix(WEIGHT_SUFFIXES[trained.framework])
     if trained.framework == "torch":
         from safetensors.torch import save
@@ -29,24 +76,36 @@ def save_trained(trained, onnx_path: Path) -> Path:
         import skops.io
 
         data = skops.io.dumps(trained.model)
-    return atomic_write_bytes(path, data)
+    return SavedModel(atomic_write_bytes(path, data), hashlib.sha256(data).hexdigest())
 
 
 def onnx_metadata(onnx_path: str | Path) -> dict[str, str]:
-    """An ONNX file's metadata_props as a dict (weights left unread)."""
+    """An ONNX file's metadata_props as a dict (weights left unread).
+
+    Raises:
+        ValueError: the file is not a readable ONNX model (named).
+    """
     import onnx
 
-    model = onnx.load(str(onnx_path), load_external_data=False)
+    try:
+        model = onnx.load(str(onnx_path), load_external_data=False)
+    except FileNotFoundError:
+        raise
+    except Exception as e:  # protobuf raises its own DecodeError, or RuntimeWarning-ish errors
+        raise ValueError(
+            f"{Path(onnx_path).name}: not a readable ONNX file ({_one_line(e)})."
+        ) from e
     return {p.key: p.value for p in model.metadata_props}
 
 
 def load_trained(onnx_path: str | Path):
-    """The TrainedModel behind an xrbench ONNX file, from the weights saved beside it.
+    """The TrainedModel behind an xrbench ONNX file, from the saved model beside it.
 
     Raises:
-        FileNotFoundError: no weights file beside the ONNX file.
-        ValueError: the file's metadata does not say what model it is, or a skops file
-            holds types that are not trusted (named).
+        FileNotFoundError: no saved model beside the ONNX file.
+        ValueError: the file's metadata is missing or malformed, the saved model's sha256
+            differs from the one recorded in the metadata, a skops file holds types that are
+            not trusted (named), or the saved model is corrupt or does not fit the metadata.
     """
     from toolkit.train import TrainedModel
 
@@ -57,61 +116,198 @@ def load_trained(onnx_path: str | Path):
             f"{onnx_path.name}: its metadata has no training_config/framework; only files "
             "exported by xrbench can be reloaded natively."
         )
-    framework = meta["framework"]
+    fields = _read_metadata(onnx_path.name, meta)
+    framework = fields["framework"]
     weights = onnx_path.with_suffix(WEIGHT_SUFFIXES[framework])
     if not weights.is_file():
         raise FileNotFoundError(f"{onnx_path.name}: no saved model beside it ({weights.name}).")
-    config = json.loads(meta["training_config"])
-    image_shape = tuple(json.loads(meta["image_shape"]))
-    class_names = tuple(json.loads(meta["class_names"]))
+    data = weights.read_bytes()
+    if not data:
+        raise ValueError(f"{weights.name}: is empty.")
+    recorded = meta.get(SAVED_SHA256_KEY)
+    if recorded is not None:  # files exported before the hash was recorded load unchecked
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != recorded.strip().lower():
+            raise ValueError(
+                f"{weights.name}: its sha256 {actual[:16]}... differs from the "
+                f"{recorded.strip()[:16]}... recorded in {onnx_path.name}; the saved model "
+                "was changed or belongs to another export."
+            )
     if framework == "torch":
-        model = _load_torch(config, image_shape, len(class_names), meta["input_layout"], weights)
+        model = _load_torch(fields, weights, data)
     else:
-        model = _load_sklearn(weights)
+        model = _load_sklearn(weights, data, fields)
     return TrainedModel(
         name=meta.get("model_name", onnx_path.stem),
         framework=framework,
         model=model,
         dataset=meta.get("dataset", ""),
-        class_names=class_names,
-        image_shape=image_shape,
-        layout=meta["input_layout"],
+        class_names=fields["class_names"],
+        image_shape=fields["image_shape"],
+        layout=fields["layout"],
         score_kind=meta.get("score_kind", "probabilities"),
-        config=config,
+        config=fields["config"],
         train_time_s=0.0,
         device=meta.get("train_device", "cpu"),
     )
 
 
-def _load_torch(config: dict, image_shape, num_classes: int, layout: str, weights: Path):
-    from safetensors.torch import load_file
+def _read_metadata(name: str, meta: dict[str, str]) -> dict:
+    """The metadata fields a reload needs, parsed and checked; one line naming the file."""
+
+    def bad(what: str) -> ValueError:
+        return ValueError(f"{name}: its metadata {what}; only files exported by xrbench reload.")
+
+    framework = meta["framework"]
+    if framework not in WEIGHT_SUFFIXES:
+        raise bad(f"names framework {framework!r}, not one of {', '.join(WEIGHT_SUFFIXES)}")
+
+    def parsed(key: str):
+        if key not in meta:
+            raise bad(f"has no {key}")
+        try:
+            return json.loads(meta[key])
+        except ValueError:
+            raise bad(f"{key} is not JSON: {meta[key][:60]!r}") from None
+
+    config = parsed("training_config")
+    if not isinstance(config, dict) or not isinstance(config.get("params", {}), dict):
+        raise bad("training_config is not an object with a 'params' object")
+    if framework == "torch" and not isinstance(config.get("model"), str):
+        raise bad("training_config names no model")
+    image_shape = parsed("image_shape")
+    if (
+        not isinstance(image_shape, list)
+        or len(image_shape) not in (2, 3)
+        or not all(type(d) is int and 0 < d <= 65536 for d in image_shape)
+        or (len(image_shape) == 3 and image_shape[2] != 3)
+    ):
+        raise bad(f"image_shape {meta['image_shape'][:60]!r} is not [H, W] or [H, W, 3]")
+    class_names = parsed("class_names")
+    if (
+        not isinstance(class_names, list)
+        or len(class_names) < 2
+        or not all(isinstance(c, str) for c in class_names)
+    ):
+        raise bad("class_names is not a list of at least two names")
+    layout = meta.get("input_layout")
+    want = "NHWC" if len(image_shape) == 3 else "NHW"
+    if layout != want:
+        raise bad(f"input_layout is {layout!r}, but image_shape {image_shape} needs {want!r}")
+    return {
+        "framework": framework,
+        "config": config,
+        "image_shape": tuple(image_shape),
+        "class_names": tuple(class_names),
+        "layout": layout,
+    }
+
+
+def _load_torch(fields: dict, weights: Path, data: bytes):
+    """The ContractModule the config describes, with the saved tensors, checked by name,
+    shape and dtype first (load_state_dict's own error is many lines and names no file)."""
+    from safetensors.torch import load
 
     from toolkit.models import create_model
     from toolkit.nets import ContractModule
 
-    net = create_model(
-        config["model"],
-        image_shape=image_shape,
-        num_classes=num_classes,
-        seed=config.get("seed", 0),
-        **config.get("params", {}),
-    )
+    config, image_shape = fields["config"], fields["image_shape"]
+    try:
+        state = load(data)
+    except Exception as e:  # safetensors raises SafetensorError, or others on bad headers
+        raise ValueError(
+            f"{weights.name}: not a readable safetensors file ({_one_line(e)})."
+        ) from e
+    try:
+        net = create_model(
+            config["model"],
+            image_shape=image_shape,
+            num_classes=len(fields["class_names"]),
+            seed=config.get("seed", 0),
+            **config.get("params", {}),
+        )
+    except (ValueError, TypeError, KeyError) as e:
+        raise ValueError(
+            f"{weights.name}: the training_config of its ONNX file does not build a model "
+            f"({_one_line(e)})."
+        ) from e
     channels = image_shape[2] if len(image_shape) == 3 else 1
-    module = ContractModule(net, [0.0] * channels, [1.0] * channels, layout)
-    module.load_state_dict(load_file(str(weights)))  # the buffers bring the real mean/std
+    module = ContractModule(net, [0.0] * channels, [1.0] * channels, fields["layout"])
+    expected = module.state_dict()
+    problems = [f"missing {k}" for k in expected if k not in state]
+    problems += [f"unexpected {k}" for k in state if k not in expected]
+    problems += [
+        f"{k} is {list(v.shape)} {v.dtype}, expected {list(expected[k].shape)} {expected[k].dtype}"
+        for k, v in state.items()
+        if k in expected and (v.shape != expected[k].shape or v.dtype != expected[k].dtype)
+    ]
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise ValueError(
+            f"{weights.name}: does not fit {config['model']!r} as its ONNX file describes it: "
+            f"{'; '.join(problems[:3])}{more}."
+        )
+    module.load_state_dict(state)  # the buffers bring the real mean/std
     return module.eval()
 
 
-def _load_sklearn(weights: Path):
+def _load_sklearn(weights: Path, data: bytes | None = None, fields: dict | None = None):
+    """The estimator in a skops file, loaded only if every type in it is trusted (see
+    :data:`TRUSTED_SKOPS_TYPES`); checked against the metadata where ``fields`` is given."""
     import skops.io
 
-    data = weights.read_bytes()
-    untrusted = skops.io.get_untrusted_types(data=data)
-    # scikit-learn's own internals (tree structures, optimizer state) are trusted by name;
-    # anything from another package is refused
-    foreign = [t for t in untrusted if not t.startswith("sklearn.")]
-    if foreign:
+    data = weights.read_bytes() if data is None else data
+    if not data:
+        raise ValueError(f"{weights.name}: is empty.")
+    try:
+        untrusted = skops.io.get_untrusted_types(data=data)
+    except Exception as e:  # BadZipFile, KeyError (no schema.json), JSON and schema errors
+        raise ValueError(f"{weights.name}: not a readable skops file ({_one_line(e)}).") from e
+    refused = sorted(set(untrusted) - TRUSTED_SKOPS_TYPES)
+    if refused:
         raise ValueError(
-            f"{weights.name} holds types outside scikit-learn, refused: {', '.join(foreign)}"
+            f"{weights.name}: refused to load: it holds types xrbench does not trust: "
+            f"{', '.join(refused)}"
         )
-    return skops.io.loads(data, trusted=untrusted)
+    try:
+        model = skops.io.loads(data, trusted=list(untrusted))
+    except Exception as e:  # a schema that names trusted types but holds broken state
+        raise ValueError(f"{weights.name}: not a readable skops file ({_one_line(e)}).") from e
+    _check_estimator(weights.name, model, fields)
+    return model
+
+
+def _check_estimator(name: str, model, fields: dict | None) -> None:
+    """A fitted classifier whose classes and input width are the ones the metadata says."""
+    from sklearn.base import BaseEstimator
+
+    if not isinstance(model, BaseEstimator) or not hasattr(model, "predict"):
+        raise ValueError(f"{name}: holds a {type(model).__name__}, not a scikit-learn model.")
+    classes = getattr(model, "classes_", None)
+    features = getattr(model, "n_features_in_", None)
+    if classes is None or features is None:
+        raise ValueError(f"{name}: holds an unfitted {type(model).__name__}.")
+    if fields is None:
+        return
+    n_classes, n_pixels = len(fields["class_names"]), math.prod(fields["image_shape"])
+    if features != n_pixels:
+        raise ValueError(
+            f"{name}: its model takes {features} features, but the ONNX file's image_shape "
+            f"{list(fields['image_shape'])} has {n_pixels} pixels."
+        )
+    try:
+        indices = all(int(c) == c and 0 <= int(c) < n_classes for c in classes)
+    except (TypeError, ValueError):
+        indices = False
+    if not indices:
+        raise ValueError(
+            f"{name}: its model's classes are not label indices below {n_classes} "
+            "(the number of class_names in the ONNX file)."
+        )
+
+
+def _one_line(error: BaseException) -> str:
+    """An exception as one short line: its type and the first line of its message."""
+    text = str(error).strip().splitlines()
+    first = text[0] if text else ""
+    return f"{type(error).__name__}: {first[:200]}" if first else type(error).__name__
