@@ -200,7 +200,15 @@ class TestIdx:
         assert ds.source == str(tmp_path / "elsewhere" / tiny_card.name)
         note = caplog.records[-1].getMessage()
         assert note.startswith(f"note: --data-dir {tmp_path / 'flat'} has no tinyset files")
-        assert f"pass its parent, {tmp_path}" in note
+        assert f"move them to {tmp_path / 'flat' / 'tinyset'}" in note
+        # The dataset's own folder given as the root: point at its parent.
+        shutil.move(tmp_path / "flat", tmp_path / "tinyset")
+        load_dataset(tiny_card.name, data_dir=tmp_path / "tinyset", download=False)
+        assert f"pass its parent, {tmp_path})" in caplog.records[-1].getMessage()
+        load_dataset(tiny_card.name, data_dir=tmp_path / "absent", download=False)
+        assert caplog.records[-1].getMessage() == (
+            f"note: --data-dir {tmp_path / 'absent'} does not exist; looking in the other roots."
+        )
 
 
 # == downloads ==================================================================================

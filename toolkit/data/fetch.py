@@ -205,16 +205,19 @@ def check_data_dir(card: DatasetCard, data_dir: str | Path | None) -> None:
             "(or the same names without .gz). Add the missing files, or remove the folder "
             "to use another copy."
         )
-    hint = ""
+    if not root.exists():
+        where = f"{root} does not exist"
+    else:
+        where = f"{root} has no {card.name} files in {folder}"
     if any(find_file(root, name) for name in card.files.values()):
-        hint = f" (its files are in {root} itself: pass its parent, {root.parent})"
-    log.warning(
-        "note: --data-dir %s has no %s files in %s%s; looking in the other roots.",
-        root,
-        card.name,
-        folder,
-        hint,
-    )
+        # A common slip: the dataset's own folder given as the root.
+        fix = (
+            f"pass its parent, {root.parent}"
+            if root.name == card.name
+            else f"move them to {folder}"
+        )
+        where += f" (they are in {root} itself: {fix})"
+    log.warning("note: --data-dir %s; looking in the other roots.", where)
 
 
 def _is_writable(path: Path) -> bool:
