@@ -112,7 +112,9 @@ class TestResults:
         assert run.parity.loc[0, "label_agreement"] == 1.0 and run.placement is None
 
     def test_the_toolkit_entry_point_is_load_run(self):
-        assert toolkit.load_run is load_run
+        assert toolkit.load_run is load_run and "load_run" in dir(toolkit)
+        with pytest.raises(AttributeError, match=r"no attribute 'load_runs'"):
+            _ = toolkit.load_runs
 
 
 # --- pivots ------------------------------------------------------------------------------

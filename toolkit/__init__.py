@@ -16,3 +16,8 @@ def __getattr__(name: str):
 
         return load_run
     raise AttributeError(f"module 'toolkit' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    # so that tab completion in a notebook offers load_run before it is first used
+    return sorted({*globals(), "load_run"})
