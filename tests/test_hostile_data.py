@@ -24,8 +24,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from toolkit.data import DataFileError, DownloadError, download, fetch, load_dataset, read_idx
-from toolkit.data.fetch import DownloadLimits
+from toolkit.data import (
+    DataFileError,
+    DownloadError,
+    DownloadLimits,
+    download,
+    fetch,
+    load_dataset,
+    read_idx,
+)
 from toolkit.data.idx import MAX_IDX_BYTES
 
 MiB = 1 << 20

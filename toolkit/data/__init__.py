@@ -11,7 +11,14 @@ Example:
 """
 
 from .catalog import CATALOG, DIGITS_CARD, DatasetCard, dataset_names, get_card
-from .fetch import DownloadError, download, download_root, locate_files, search_roots
+from .fetch import (
+    DownloadError,
+    DownloadLimits,
+    download,
+    download_root,
+    locate_files,
+    search_roots,
+)
 from .idx import DataFileError, md5_of_content, md5_of_file, read_idx
 from .load import Dataset, dataset_status, load_dataset
 from .splits import balanced_subset, train_val_split
@@ -23,6 +30,7 @@ __all__ = [
     "Dataset",
     "DatasetCard",
     "DownloadError",
+    "DownloadLimits",
     "balanced_subset",
     "dataset_names",
     "dataset_status",
