@@ -42,6 +42,11 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file normal permissions
         os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        if e.filename is None or e.filename == tmp:  # name the file meant, not the temporary
+            e.filename, e.filename2 = str(path), None
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -92,6 +97,46 @@ def read_csv(path: str | Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+def check_run_name(name: str) -> str:
+    """``name`` if it is one plain folder name, so that a run folder stays inside its root.
+
+    Raises:
+        ValueError: an empty name, '.', '..', an absolute path or one with a path separator.
+    """
+    seps = [s for s in (os.sep, os.altsep, "/") if s]
+    if (
+        not name
+        or name.strip() in (".", "..")
+        or any(s in name for s in seps)
+        or "\0" in name
+        or Path(name).is_absolute()
+    ):
+        raise ValueError(
+            f"Run name {name!r} must be a single folder name (no '/', '..' or absolute path); "
+            "a run folder is made inside the folder of runs (--out)."
+        )
+    return name
+
+
+def check_run_root(root: str | Path) -> Path:
+    """``root`` if a run folder can be made in it: a folder, or a path that does not exist.
+
+    Called before any data is loaded, so that a wrong ``--out`` fails at once.
+
+    Raises:
+        NotADirectoryError: ``root`` or a folder above it is a file (named).
+    """
+    root = Path(root)
+    for part in (root, *root.parents):
+        if part.exists():
+            if not part.is_dir():
+                raise NotADirectoryError(
+                    f"Cannot make run folders in {root}: {part} is a file, not a folder."
+                )
+            break
+    return root
+
+
 def new_run_name(host: str | None = None) -> str:
     """'<UTC time>-<host>', sortable by time."""
     host = (host or socket.gethostname()).split(".")[0] or "host"
@@ -106,16 +151,48 @@ class RunFolder:
 
     @classmethod
     def create(cls, root: str | Path = "runs", name: str | None = None) -> RunFolder:
-        """A new, empty run folder under ``root``."""
-        path = Path(root) / (name or new_run_name())
+        """A new run folder under ``root``, claimed atomically.
+
+        Two processes creating at once never get the same folder: a generated name is taken
+        by ``mkdir`` (which fails if the folder exists) and the next free ``-2``, ``-3``, ...
+        is tried; an explicit ``name`` may be an existing empty folder, and is then claimed
+        by creating its ``models/`` subfolder, which only one process can do.
+
+        Raises:
+            ValueError: ``name`` is not a single plain folder name (see check_run_name).
+            NotADirectoryError: ``root`` (or a folder above it) is a file.
+            FileExistsError: the named folder exists and is not empty.
+        """
+        root = Path(root)
+        check_run_root(root)
+        root.mkdir(parents=True, exist_ok=True)
         if name is None:  # two runs started in the same second get -2, -3, ...
-            base, n = path, 1
-            while path.exists():
-                n += 1
-                path = base.with_name(f"{base.name}-{n}")
-        if path.exists() and any(path.iterdir()):
-            raise FileExistsError(f"Run folder {path} already exists and is not empty.")
-        (path / "models").mkdir(parents=True, exist_ok=True)
+            base = new_run_name()
+            path, n = root / base, 1
+            while True:
+                try:
+                    path.mkdir()
+                    break
+                except FileExistsError:
+                    n += 1
+                    path = root / f"{base}-{n}"
+        else:
+            path = root / check_run_name(name)
+            try:
+                path.mkdir()
+            except FileExistsError:
+                if not path.is_dir():
+                    raise FileExistsError(
+                        f"Run folder {path} already exists and is a file, not a folder."
+                    ) from None
+                if any(path.iterdir()):
+                    raise FileExistsError(
+                        f"Run folder {path} already exists and is not empty."
+                    ) from None
+        try:
+            (path / "models").mkdir()
+        except FileExistsError:
+            raise FileExistsError(f"Run folder {path} already exists and is not empty.") from None
         return cls(path)
 
     @property
