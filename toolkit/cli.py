@@ -29,6 +29,11 @@ and /usr/share/datasets/<name>, and downloaded (checksum-verified) if absent.
 """
 
 
+#: Flags `run --resume` accepts besides RUN_DIR: they change neither what is trained nor how
+#: it is measured, so the manifest's settings stay the whole story of the run.
+RESUME_FLAGS = ("--json", "--no-download")
+
+
 def _number(convert, accepts, description: str):
     """An argparse type that converts and range-checks, naming the value when it refuses."""
 
@@ -46,14 +51,31 @@ def _number(convert, accepts, description: str):
 
 
 _positive_int = _number(int, lambda v: v >= 1, "a positive integer")
+_non_negative_int = _number(int, lambda v: v >= 0, "a non-negative integer")
 _positive_float = _number(float, lambda v: v > 0, "a positive number")
 _fraction = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
 
 
+def _names(text: str, what: str) -> list[str]:
+    """The comma-separated names of ``text``; a list with none (",", "") is refused."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"must name at least one {what}; got {text!r}")
+    return names
+
+
+def _run_name(text: str) -> str:
+    from toolkit.results import check_run_name
+
+    try:
+        return check_run_name(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _batch_sizes(text: str) -> list[int | str]:
     sizes: list[int | str] = []
-    for part in text.split(","):
-        part = part.strip()
+    for part in _names(text, "batch size"):
         if part == WHOLE_SET:
             sizes.append(WHOLE_SET)
             continue
@@ -70,12 +92,28 @@ def _batch_sizes(text: str) -> list[int | str]:
 def _runtime_list(text: str) -> list[str]:
     from toolkit.harness import get_runtime
 
-    names = [n.strip() for n in text.split(",") if n.strip()]
+    names = _names(text, "runtime")
     for name in names:
         try:
             get_runtime(name)
         except ValueError as e:
             raise argparse.ArgumentTypeError(str(e)) from None
+    return names
+
+
+def _onnx_runtime_list(text: str) -> list[str]:
+    """Runtimes that open an ONNX file; a native one (sklearn, torch-cpu) needs the trained
+    model, which a plain ONNX file does not carry, so `eval` refuses it here."""
+    from toolkit.harness import get_runtime, list_runtimes
+
+    names = _runtime_list(text)
+    onnx = [n for n in list_runtimes() if get_runtime(n).kind == "onnx"]
+    for name in names:
+        if name not in onnx:
+            raise argparse.ArgumentTypeError(
+                f"{name!r} is a native runtime (it runs the trained model, not an ONNX file); "
+                f"an ONNX file runs on: {', '.join(onnx)}"
+            )
     return names
 
 
@@ -93,7 +131,7 @@ def _precision_list(text: str) -> list[str]:
 
     if text.strip() == "none":
         return []
-    names = [n.strip() for n in text.split(",") if n.strip()]
+    names = _names(text, "precision (or 'none')")
     for name in names:
         try:
             QUANTIZERS.get(name)
@@ -106,6 +144,7 @@ def _train_options(text: str) -> dict:
     from dataclasses import fields
 
     from toolkit.engine import TrainConfig
+    from toolkit.models import BOOL_CHOICES, parse_bool
 
     types = {f.name: type(f.default) for f in fields(TrainConfig)}
     options: dict = {}
@@ -118,7 +157,7 @@ def _train_options(text: str) -> dict:
         kind = types[key]
         try:
             if kind is bool:
-                value = raw.lower() in ("1", "true", "yes")
+                value = parse_bool(raw)
             elif kind is tuple:
                 value = tuple(int(v) for v in raw.split("/"))
             elif kind in (int, float):
@@ -130,9 +169,8 @@ def _train_options(text: str) -> dict:
             else:
                 value = raw
         except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{key} must be a {kind.__name__}; got {raw!r}"
-            ) from None
+            kind_name = f"bool ({BOOL_CHOICES}, any case)" if kind is bool else kind.__name__
+            raise argparse.ArgumentTypeError(f"{key} must be a {kind_name}; got {raw!r}") from None
         options[key] = value
     try:
         TrainConfig.from_options(options)
@@ -184,9 +222,76 @@ def _add_timing_options(parser: argparse.ArgumentParser) -> None:
         help="seconds of timed calls per batch size, after warm-up (default: 1.0)",
     )
     parser.add_argument(
-        "--seed", type=int, default=0, help="seed of every random step (default: 0)"
+        "--seed",
+        type=_non_negative_int,
+        default=0,
+        help="seed of every random step, an integer >= 0 (default: 0)",
     )
     parser.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    """The options of `run` (also parsed again by --resume to see which were given)."""
+    _add_data_options(parser)
+    parser.add_argument(
+        "--models",
+        type=_model_list,
+        default=None,
+        help="comma-separated model names or 'all' "
+        "(default: lr,dt,rf,svm,lenet5; see `xrbench models`)",
+    )
+    parser.add_argument(
+        "--runtimes",
+        type=_runtime_list,
+        default=None,
+        help="comma-separated runtimes (default: every one available here, plus native baselines)",
+    )
+    parser.add_argument(
+        "--train-per-class",
+        type=_positive_int,
+        help="train on a balanced subset, N images per class (default: all)",
+    )
+    parser.add_argument(
+        "--val-fraction",
+        type=_fraction,
+        default=0.1,
+        help="share of the training set held out for validation (default: 0.1)",
+    )
+    parser.add_argument(
+        "--epochs", type=_positive_int, help="epochs for the PyTorch models (default: per model)"
+    )
+    parser.add_argument(
+        "--train",
+        type=_train_options,
+        default=None,
+        metavar="KEY=VALUE,...",
+        help="training options of the PyTorch models, e.g. optimizer=sgd,lr=0.1,schedule=step,"
+        "l1=1e-5,weight_decay=1e-4,patience=3 (optimizers: sgd, momentum, nesterov, adagrad, "
+        "rmsprop, adam, adamw; schedules: none, step, multistep, exponential, cosine, plateau)",
+    )
+    parser.add_argument(
+        "--out", default="runs", help="folder that holds run folders (default: runs)"
+    )
+    parser.add_argument(
+        "--name",
+        type=_run_name,
+        help="name of the run folder, made inside --out (default: <UTC time>-<host>)",
+    )
+    parser.add_argument(
+        "--precisions",
+        type=_precision_list,
+        default=None,
+        help="lower-precision copies of each PyTorch model, evaluated as models of their own: "
+        "int8-dynamic, int8-static, fp16, or 'none' (default: int8-dynamic,int8-static)",
+    )
+    parser.add_argument(
+        "--resume",
+        type=Path,
+        metavar="RUN_DIR",
+        help="complete an interrupted run with the settings of its manifest, skipping finished "
+        f"models; the manifest wins, so only {', '.join(RESUME_FLAGS)} may be given with it",
+    )
+    _add_timing_options(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -207,59 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train each model, export it to ONNX (checked for parity with the "
         "native model), evaluate every file on each runtime and write runs/<time>-<host>/.",
     )
-    _add_data_options(run)
-    run.add_argument(
-        "--models",
-        type=_model_list,
-        default=None,
-        help="comma-separated model names or 'all' "
-        "(default: lr,dt,rf,svm,lenet5; see `xrbench models`)",
-    )
-    run.add_argument(
-        "--runtimes",
-        type=_runtime_list,
-        default=None,
-        help="comma-separated runtimes (default: every one available here, plus native baselines)",
-    )
-    run.add_argument(
-        "--train-per-class",
-        type=_positive_int,
-        help="train on a balanced subset, N images per class (default: all)",
-    )
-    run.add_argument(
-        "--val-fraction",
-        type=_fraction,
-        default=0.1,
-        help="share of the training set held out for validation (default: 0.1)",
-    )
-    run.add_argument(
-        "--epochs", type=_positive_int, help="epochs for the PyTorch models (default: per model)"
-    )
-    run.add_argument(
-        "--train",
-        type=_train_options,
-        default=None,
-        metavar="KEY=VALUE,...",
-        help="training options of the PyTorch models, e.g. optimizer=sgd,lr=0.1,schedule=step,"
-        "l1=1e-5,weight_decay=1e-4,patience=3 (optimizers: sgd, momentum, nesterov, adagrad, "
-        "rmsprop, adam, adamw; schedules: none, step, multistep, exponential, cosine, plateau)",
-    )
-    run.add_argument("--out", default="runs", help="folder that holds run folders (default: runs)")
-    run.add_argument("--name", help="name of the run folder (default: <UTC time>-<host>)")
-    run.add_argument(
-        "--precisions",
-        type=_precision_list,
-        default=None,
-        help="lower-precision copies of each PyTorch model, evaluated as models of their own: "
-        "int8-dynamic, int8-static, fp16, or 'none' (default: int8-dynamic,int8-static)",
-    )
-    run.add_argument(
-        "--resume",
-        type=Path,
-        metavar="RUN_DIR",
-        help="complete an interrupted run with its own settings, skipping finished models",
-    )
-    _add_timing_options(run)
+    _add_run_options(run)
 
     ev = sub.add_parser(
         "eval",
@@ -272,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_options(ev)
     ev.add_argument(
         "--runtime",
-        type=_runtime_list,
+        type=_onnx_runtime_list,
         default=["ort-cpu"],
         help="comma-separated ONNX runtimes (default: ort-cpu)",
     )
@@ -409,7 +462,11 @@ def _add_study_parsers(sub) -> None:
         help="side length images of a folder: dataset are resized to (default 32)",
     )
     study.add_argument("--out", default="runs", help="parent folder of new runs (default: runs)")
-    study.add_argument("--name", help="name of the new run folder (default: <UTC time>-<host>)")
+    study.add_argument(
+        "--name",
+        type=_run_name,
+        help="name of the new run folder, made inside --out (default: <UTC time>-<host>)",
+    )
     study.add_argument(
         "--into", type=Path, help="continue this run folder instead of starting a new one"
     )
@@ -422,7 +479,12 @@ def _add_study_parsers(sub) -> None:
         help="threads for training and onnxruntime (default: all usable cores)",
     )
     study.add_argument(
-        "--seed", type=int, help="seed of every random step (default: 0, or the --into folder's)"
+        "--seed",
+        type=_non_negative_int,
+        help="seed of every random step, an integer >= 0 (default: 0, or the --into folder's)",
+    )
+    study.add_argument(
+        "--no-download", action="store_true", help="fail instead of downloading missing files"
     )
     study.add_argument(
         "--report", action="store_true", help="build report.html and report.pdf at the end"
@@ -445,9 +507,36 @@ def _print_json(obj) -> None:
     print(json.dumps(obj, indent=2, default=_json_default))
 
 
+def _refuse_flags_with_resume(args) -> None:
+    """`run --resume` takes every setting from the run's manifest: a flag that would change
+    one is refused (naming it) instead of being silently overridden.
+
+    The flags typed are found by parsing `run`'s arguments again with every default
+    replaced by a marker, so that a flag given with its default value counts too.
+    """
+    probe = argparse.ArgumentParser(add_help=False)
+    _add_run_options(probe)
+    unset = object()
+    probe.set_defaults(**{dest: unset for dest in vars(probe.parse_args([]))})
+    typed = vars(probe.parse_args(args.run_argv))
+    allowed = {flag.lstrip("-").replace("-", "_") for flag in RESUME_FLAGS}
+    given = [
+        "--" + dest.replace("_", "-")
+        for dest, value in typed.items()
+        if value is not unset and dest not in allowed and dest != "resume"
+    ]
+    if given:
+        raise ValueError(
+            f"--resume {args.resume} takes every setting from its manifest.json, which wins; "
+            f"drop {', '.join(given)} (only {', '.join(RESUME_FLAGS)} may be given with --resume)"
+        )
+
+
 def cmd_run(args) -> int:
     from toolkit.pipeline import DEFAULT_MODELS, RunConfig, run
 
+    if args.resume is not None:
+        _refuse_flags_with_resume(args)
     config = RunConfig(
         dataset=args.dataset,
         models=args.models or list(DEFAULT_MODELS),
@@ -475,6 +564,7 @@ def cmd_run(args) -> int:
             {
                 "run_dir": str(result.path),
                 "wall_time_s": result.wall_time_s,
+                "session_wall_time_s": result.session_wall_time_s,
                 "summary": result.summary,
                 "parity": result.parity,
                 "failures": [
@@ -487,7 +577,11 @@ def cmd_run(args) -> int:
         columns = list(result.summary[0]) if result.summary else []
         if result.summary:
             print(format_table(result.summary, columns))
-        print(f"\nrun folder: {result.path}   wall time: {result.wall_time_s:.0f} s")
+        wall = f"wall time: {result.wall_time_s:.0f} s"
+        earlier = result.wall_time_s - result.session_wall_time_s
+        if earlier > 0:  # a resumed run: the earlier sessions count too
+            wall += f" ({earlier:.0f} s before the resume + {result.session_wall_time_s:.0f} s now)"
+        print(f"\nrun folder: {result.path}   {wall}")
         for failure in result.failures:
             where = f" on {failure['runtime']}" if failure.get("runtime") else ""
             print(f"FAILED {failure['model']}{where}: {failure['error']}")
@@ -698,6 +792,7 @@ def cmd_study(args) -> int:
         image_size=args.image_size,
         threads=args.threads,
         force=args.force,
+        download=not args.no_download,
     )
     rows = [
         {
@@ -746,7 +841,10 @@ COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `xrbench` console script."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    if args.command == "run":  # what follows `run`, for --resume's check of the flags given
+        args.run_argv = argv[argv.index("run") + 1 :]
     if not args.command:
         parser.print_help()
         return 2
@@ -757,20 +855,46 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except (
         ValueError,
-        FileNotFoundError,
-        FileExistsError,
+        OSError,  # FileNotFoundError, PermissionError, IsADirectoryError, a full disk, ...
         RuntimeUnavailable,
         ContractError,
         DataFileError,
         DownloadError,
         ImportError,
-        PermissionError,
     ) as e:
-        print(f"xrbench {args.command}: error: {e}", file=sys.stderr)
+        print(f"xrbench {args.command}: error: {_error_text(e)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        print(_interrupted(args, getattr(e, "run_dir", None)), file=sys.stderr)
         return 130
+
+
+def _error_text(error: BaseException) -> str:
+    """One line for an error; an OSError of the system ("[Errno 21] ...") names its file."""
+    if isinstance(error, OSError) and error.strerror and str(error).startswith("[Errno"):
+        files = [str(f) for f in (error.filename, error.filename2) if f is not None]
+        return f"{error.strerror}: {' -> '.join(files)}" if files else error.strerror
+    return str(error)
+
+
+def _interrupted(args, run_dir: Path | None) -> str:
+    """What Ctrl-C left behind, and the command that continues it."""
+    import shlex
+
+    if args.command == "run":
+        run_dir = run_dir or args.resume
+        if run_dir is not None:
+            return f"interrupted; resume with: xrbench run --resume {shlex.quote(str(run_dir))}"
+        return "interrupted before the run folder was made; nothing to resume"
+    if args.command == "study":
+        run_dir = run_dir or args.into
+        if run_dir is not None:
+            return (
+                f"interrupted; resume with: xrbench study {shlex.quote(args.studies)} "
+                f"--into {shlex.quote(str(run_dir))}"
+            )
+        return "interrupted before the run folder was made; nothing to resume"
+    return "interrupted"
 
 
 if __name__ == "__main__":

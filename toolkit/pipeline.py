@@ -4,11 +4,17 @@ One model's failure (a converter that refuses it, a diverging net) is recorded a
 goes on with the next model; every table is rewritten after each model, so an interrupted
 run keeps what it finished, and `xrbench run --resume RUN_DIR` goes on with the models that
 are not done yet, with the settings of the run's manifest.
+
+Two faults end a run early but cleanly, each with the run folder to resume: a full disk
+(:class:`DiskFull`, after the last finished model's tables) and Ctrl-C (the
+KeyboardInterrupt carries ``run_dir``). The manifest adds up the wall time of every session.
 """
 
 from __future__ import annotations
 
+import errno
 import importlib.util
+import json
 import sys
 import time
 import traceback
@@ -32,7 +38,13 @@ from toolkit.harness import (
 from toolkit.harness.evaluate import WHOLE_SET, evaluate_predictor, placement_rows
 from toolkit.manifest import build_manifest
 from toolkit.models import get_model, model_slug
-from toolkit.results import RunFolder, atomic_write_bytes, read_csv
+from toolkit.results import (
+    RunFolder,
+    atomic_write_bytes,
+    check_run_name,
+    check_run_root,
+    read_csv,
+)
 from toolkit.saved import save_trained
 
 DEFAULT_MODELS = ("lr", "dt", "rf", "svm", "lenet5")
@@ -77,7 +89,44 @@ class RunResult:
     summary: list[dict] = field(default_factory=list)
     placement: list[dict] = field(default_factory=list)
     failures: list[dict] = field(default_factory=list)
-    wall_time_s: float = 0.0
+    wall_time_s: float = 0.0  # every session of the run, resumed ones added up
+    session_wall_time_s: float = 0.0  # this call only
+
+
+#: errno values of a full disk (ENOSPC) or an exhausted quota (EDQUOT).
+DISK_FULL_ERRNOS = frozenset(
+    code for code in (errno.ENOSPC, getattr(errno, "EDQUOT", None)) if code is not None
+)
+
+
+class DiskFull(OSError):
+    """The disk filled up while a run wrote ``filename``; the run stopped after recording it.
+
+    Every write is atomic, so the run folder holds the tables of the models finished before,
+    and ``xrbench run --resume run_dir`` goes on once there is space.
+    """
+
+    def __init__(self, filename: str | None, run_dir: Path):
+        super().__init__(errno.ENOSPC, "No space left on device", filename)
+        self.run_dir = run_dir
+
+    def __str__(self) -> str:
+        where = f" writing {self.filename}" if self.filename else ""
+        return (
+            f"no space left on device{where}; the run folder keeps what was finished; "
+            f"free space and resume with `xrbench run --resume {self.run_dir}`"
+        )
+
+
+def disk_full_error(error: BaseException) -> OSError | None:
+    """The ENOSPC/EDQUOT OSError behind ``error`` (itself or a cause), or None."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno in DISK_FULL_ERRNOS:
+            return error
+        error = error.__cause__ or error.__context__
+    return None
 
 
 #: The module each framework's models need, checked before any work starts.
@@ -116,16 +165,27 @@ def run(config: RunConfig, resume: str | Path | None = None) -> RunResult:
     Args:
         config: what to run.
         resume: an interrupted run folder to complete instead; its manifest's settings
-            replace ``config`` (except ``progress``), and models it finished are skipped.
+            replace ``config`` (except ``progress`` and ``download``, which change no
+            result), and models it finished are skipped.
 
     Raises:
-        ValueError: an unknown model, runtime or bad parameter (before anything is trained).
+        ValueError: an unknown model, runtime or bad parameter, a run name that is not one
+            folder name, or ``resume`` holds studies (before anything is trained).
+        NotADirectoryError: ``config.out`` (or a folder above it) is a file.
         RuntimeUnavailable: a runtime asked for by name is missing here.
         FileNotFoundError: the dataset cannot be found or fetched, or ``resume`` is no run.
+        DiskFull: the disk filled up; the run folder keeps the models finished before.
+        KeyboardInterrupt: with ``run_dir`` set to the run folder once it exists.
     """
     started = time.perf_counter()
     if resume is not None:
-        config = config_from_manifest(Path(resume), progress=config.progress)
+        config = config_from_manifest(
+            Path(resume), progress=config.progress, download=config.download
+        )
+    else:  # a wrong --out or --name fails before any data is loaded
+        check_run_root(config.out)
+        if config.run_name is not None:
+            check_run_name(config.run_name)
     for name in config.models:
         require_framework(get_model(name))
     runtimes = resolve_runtimes(config.runtimes)
@@ -136,42 +196,48 @@ def run(config: RunConfig, resume: str | Path | None = None) -> RunResult:
                 f"runtimes not available here (skipped): {', '.join(skipped)}; "
                 "see `xrbench runtimes`"
             )
-    job = _Run(config, runtimes, resume)
-    for name in config.models:
-        if name in job.done:
-            _log(f"{name}: done in the interrupted run, skipped")
-            continue
-        try:
-            job.run_model(name)
-        except Exception as e:  # one model's failure is a row, not the end of the run
-            _log(f"{name}: FAILED: {e}")
-            job.result.failures.append(
-                {
-                    "model": name,
-                    "error": f"{type(e).__name__}: {e}",
-                    "traceback": traceback.format_exc(),
-                }
-            )
+    job = None
+    try:
+        job = _Run(config, runtimes, resume, started)
+        for name in config.models:
+            if name in job.done:
+                _log(f"{name}: done in the interrupted run, skipped")
+                continue
+            job.run_one(name)
         job.save()
-    job.result.wall_time_s = time.perf_counter() - started
-    job.save()
+    except KeyboardInterrupt as e:  # the CLI says how to resume
+        e.run_dir = job.folder.path if job is not None else (Path(resume) if resume else None)
+        if job is not None:
+            job.save_manifest()  # the wall time so far; the tables are those of the last save
+        raise
     return job.result
 
 
-def config_from_manifest(path: Path, progress: bool = True) -> RunConfig:
-    """The RunConfig an existing run folder was started with."""
+def config_from_manifest(path: Path, progress: bool = True, download: bool = True) -> RunConfig:
+    """The RunConfig an existing run folder was started with.
+
+    Raises:
+        FileNotFoundError: ``path`` has no manifest.json.
+        ValueError: the manifest is not JSON, or ``path`` holds studies (`xrbench study`).
+    """
     manifest_path = path / "manifest.json"
     if not manifest_path.is_file():
         raise FileNotFoundError(
             f"Cannot resume {path}: it has no manifest.json (not a run folder)."
         )
-    import json
-
-    settings = json.loads(manifest_path.read_text()).get("settings", {})
+    try:
+        settings = json.loads(manifest_path.read_text()).get("settings", {})
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as e:
+        raise ValueError(f"Cannot resume {path}: {manifest_path} is not a run manifest.") from e
+    if settings.get("kind") == "study":
+        raise ValueError(
+            f"Cannot resume {path}: it holds studies (made by `xrbench study`), not an "
+            f"`xrbench run`; continue it with `xrbench study NAMES --into {path}`."
+        )
     known = {f for f in RunConfig.__dataclass_fields__}
-    values = {k: v for k, v in settings.items() if k in known and k != "progress"}
+    values = {k: v for k, v in settings.items() if k in known and k not in ("progress", "download")}
     values["out"], values["run_name"] = str(path.parent), path.name
-    return RunConfig(**values, progress=progress)
+    return RunConfig(**values, progress=progress, download=download)
 
 
 def prepare_data(config: RunConfig):
@@ -202,21 +268,38 @@ def run_test_set(run_dir: str | Path):
 class _Run:
     """The state of one run: its data splits, folder and the tables being filled."""
 
-    def __init__(self, config: RunConfig, runtimes: list[str], resume: str | Path | None):
-        self.config, self.runtimes = config, runtimes
+    def __init__(
+        self, config: RunConfig, runtimes: list[str], resume: str | Path | None, started: float
+    ):
+        self.config, self.runtimes, self.started = config, runtimes, started
         self.data, splits = prepare_data(config)
         self.x_fit, self.y_fit, self.x_val, self.y_val, self.x_test, self.y_test = splits
-        if resume is None:
-            self.folder = RunFolder.create(config.out, config.run_name)
-            self.folder.write_manifest(self._manifest())
-        else:
-            self.folder = RunFolder(Path(resume))
-        self.result = RunResult(path=self.folder.path)
+        self.result = RunResult(path=Path())
         self.histories: dict = {}
         self.timings: dict = {}
         self.done: set[str] = set()
-        if resume is not None:
+        self.previous_wall_s = 0.0
+        if resume is None:
+            self.folder = RunFolder.create(config.out, config.run_name)
+            self.manifest = self._manifest()
+        else:
+            self.folder = RunFolder(Path(resume))
+            self.manifest = json.loads((self.folder.path / "manifest.json").read_text())
             self._load_previous()
+        self.result.path = self.folder.path
+        sessions = self.manifest.setdefault("sessions", [])
+        if resume is not None and not sessions:  # a run of an older xrbench
+            sessions.append({"started_utc": self.manifest.get("started_utc"), "wall_time_s": 0.0})
+            sessions[-1]["wall_time_s"] = self.previous_wall_s
+        self.previous_wall_s = sum(float(s.get("wall_time_s") or 0.0) for s in sessions)
+        sessions.append(
+            {
+                "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "resumed": resume is not None,
+                "wall_time_s": 0.0,
+            }
+        )
+        self.save_manifest()
         _log(f"run folder: {self.folder.path}")
         _log(
             f"data: {config.dataset} from {self.data.source}: {len(self.x_fit)} train, "
@@ -242,9 +325,12 @@ class _Run:
         return manifest
 
     def _load_previous(self) -> None:
-        """Tables of the interrupted run; a model with summary rows counts as done."""
-        import json
+        """Tables of the interrupted run; a model with summary rows counts as done.
 
+        summary.json is the last file each save writes, so rows of a model it does not
+        list (a save cut short by a full disk or a kill) are dropped: that model is redone,
+        and its rows are not doubled.
+        """
         path = self.folder.path
         summary = (
             json.loads((path / "summary.json").read_text())
@@ -252,6 +338,7 @@ class _Run:
             else {}
         )
         self.result.summary = summary.get("summary", [])
+        self.previous_wall_s = float(summary.get("wall_time_s") or 0.0)
         self.done = {row["model"].split("@")[0] for row in self.result.summary}
         for attr, name in (
             ("rows", "results.csv"),
@@ -259,14 +346,76 @@ class _Run:
             ("placement", "placement.csv"),
         ):
             if (path / name).is_file():
-                setattr(self.result, attr, read_csv(path / name))
+                rows = read_csv(path / name)
+                setattr(self.result, attr, [r for r in rows if self._is_done(r.get("model"))])
         for attr, name in (("histories", "history.json"), ("timings", "timings.json")):
             if (path / name).is_file():
-                setattr(self, attr, json.loads((path / name).read_text()))
+                table = json.loads((path / name).read_text())
+                setattr(self, attr, {k: v for k, v in table.items() if self._is_done(k)})
+
+    def _is_done(self, model: str | None) -> bool:
+        """Whether a table's row or key belongs to a model the interrupted run finished."""
+        return model is not None and model.split("@")[0] in self.done
+
+    def _clock(self) -> None:
+        """This session's wall time so far, and the run's with the earlier sessions added."""
+        self.result.session_wall_time_s = time.perf_counter() - self.started
+        self.result.wall_time_s = self.previous_wall_s + self.result.session_wall_time_s
+        self.manifest["sessions"][-1]["wall_time_s"] = self.result.session_wall_time_s
+        self.manifest["wall_time_s"] = self.result.wall_time_s
+
+    def save_manifest(self) -> None:
+        """Rewrite manifest.json with the wall time so far."""
+        self._clock()
+        self.folder.write_manifest(self.manifest)
+
+    def run_one(self, name: str) -> None:
+        """One model, then every table saved; its failure is a row, a full disk a stop."""
+        result = self.result
+        kept = (len(result.rows), len(result.parity), len(result.placement), len(result.summary))
+        try:
+            self.run_model(name)
+        except Exception as e:  # one model's failure is a row, not the end of the run
+            if disk_full_error(e) is not None:
+                self._stop_disk_full(name, e, kept)
+            _log(f"{name}: FAILED: {e}")
+            result.failures.append(
+                {
+                    "model": name,
+                    "error": f"{type(e).__name__}: {e}",
+                    "traceback": traceback.format_exc(),
+                }
+            )
+        try:
+            self.save()
+        except OSError as e:
+            if disk_full_error(e) is None:
+                raise
+            self._stop_disk_full(name, e, kept)
+
+    def _stop_disk_full(self, name: str, error: BaseException, kept: tuple) -> None:
+        """Drop the half-finished model's rows (so that a resume redoes it), record the
+        failure if the disk still takes it, and raise DiskFull naming the file."""
+        cause = disk_full_error(error)
+        result = self.result
+        del result.rows[kept[0] :], result.parity[kept[1] :]
+        del result.placement[kept[2] :], result.summary[kept[3] :]
+        self.histories.pop(name, None)
+        self.timings = {k: v for k, v in self.timings.items() if k.split("@")[0] != name}
+        stop = DiskFull(cause.filename, self.folder.path)
+        _log(f"{name}: STOPPED: {stop}")
+        result.failures.append({"model": name, "error": str(stop)})
+        try:  # each write is atomic: what does not fit leaves the last complete table
+            self.save()
+        except OSError as again:
+            if disk_full_error(again) is None:
+                raise
+        raise stop from error
 
     def save(self) -> None:
         """Rewrite every table (atomically) with what is finished so far."""
         folder, result = self.folder, self.result
+        self.save_manifest()
         folder.write_results(result.rows)
         folder.write_parity(result.parity)
         folder.write_placement(result.placement)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from toolkit.data import load_dataset
 from toolkit.manifest import build_manifest
-from toolkit.results import RunFolder, atomic_write_json
+from toolkit.results import RunFolder, atomic_write_json, check_run_name, check_run_root
 from toolkit.studies import get_study, list_studies
 from toolkit.studies.context import Section, StudyContext
 from toolkit.studies.profiles import get_profile
@@ -64,15 +64,20 @@ def run_studies(
     threads: int | None = None,
     force: bool = False,
     progress: bool = True,
+    download: bool = True,
 ) -> StudyRun:
     """Run ``names`` in order into a new run folder (or into ``into``).
 
     ``dataset``, ``profile`` and ``seed`` default to mnist, quick and 0 for a new folder, and
     to the folder's own settings with ``into`` (giving a different value there is an error).
+    ``download=False`` fails instead of fetching missing dataset files.
 
     Raises:
-        ValueError: an unknown study or profile, or ``into`` holds another dataset's run.
+        ValueError: an unknown study or profile, a run name that is not one folder name, or
+            ``into`` holds another dataset's run.
+        NotADirectoryError: ``out`` (or a folder above it) is a file.
         FileNotFoundError: ``into`` is not a run folder, or the dataset cannot be found.
+        KeyboardInterrupt: with ``run_dir`` set to the run folder once it exists.
     """
     started = time.perf_counter()
     for name in names:
@@ -88,12 +93,16 @@ def run_studies(
     if into is not None:
         folder = RunFolder(Path(into))
         settings = _continued_settings(folder.path, settings)
+    else:  # a wrong --out or --name fails before any data is loaded
+        check_run_root(out)
+        if run_name is not None:
+            check_run_name(run_name)
     defaults = {"dataset": "mnist", "profile": "quick", "seed": 0}
     settings = {k: defaults.get(k) if v is None else v for k, v in settings.items()}
     dataset, profile, seed = settings["dataset"], settings["profile"], settings["seed"]
     data_dir, image_size = settings["data_dir"], settings["image_size"]
     chosen = get_profile(profile)
-    data = load_dataset(dataset, data_dir=data_dir, image_size=image_size)
+    data = load_dataset(dataset, data_dir=data_dir, image_size=image_size, download=download)
     if folder is None:
         folder = RunFolder.create(out, run_name)
         manifest = build_manifest(
@@ -115,8 +124,12 @@ def run_studies(
     )
     ctx = StudyContext(data, chosen, folder.path, seed=seed, threads=threads, progress=progress)
     result = StudyRun(path=folder.path)
-    for name in names:
-        result.outcomes[name] = run_one(ctx, name, force=force)
+    try:
+        for name in names:
+            result.outcomes[name] = run_one(ctx, name, force=force)
+    except KeyboardInterrupt as e:  # the CLI says how to resume
+        e.run_dir = folder.path
+        raise
     result.wall_time_s = time.perf_counter() - started
     _record_timing(folder.path, result)
     return result
