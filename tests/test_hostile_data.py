@@ -38,10 +38,10 @@ from toolkit.data.idx import MAX_IDX_BYTES
 MiB = 1 << 20
 
 
-def _gzip_zeros(path: Path, prefix: bytes, n_zeros: int) -> Path:
+def _gzip_zeros(path: Path, prefix: bytes, n_zeros: int, level: int = 1) -> Path:
     """Write prefix + n_zeros zero bytes, gzip-compressed in a stream (a gzip bomb)."""
     block = bytes(MiB)
-    with gzip.open(path, "wb", compresslevel=1) as f:
+    with gzip.open(path, "wb", compresslevel=level) as f:
         f.write(prefix)
         left = n_zeros
         while left > 0:
@@ -143,6 +143,30 @@ class TestIdx:
         assert isinstance(error, DataFileError)
         assert str(error).startswith(f"{folder / name}: trailing bytes")
         assert peak < 8 * MiB
+
+    def test_eval_refuses_a_bomb_naming_the_file(self, tiny_card, tmp_path):
+        """The issue's case through `xrbench eval`'s library call (the CLI prints the message
+        as one line and exits 2; importing the CLI costs seconds of torch imports here)."""
+        import shutil
+
+        pytest.importorskip("onnx")
+        from tests.onnx_fixtures import mean_threshold_model
+        from toolkit.evaluate_file import evaluate_file
+
+        model = mean_threshold_model(tmp_path / "m.onnx", image_shape=(4, 4))
+        folder = tmp_path / "root" / tiny_card.name
+        shutil.copytree(tmp_path / "upstream", folder)
+        bomb = folder / tiny_card.files["test_images"]
+        _gzip_zeros(bomb, _idx_header(8, (6, 4, 4)), 64 * MiB)
+        peak, error = _peak_traced(
+            lambda: evaluate_file(
+                model, dataset=tiny_card.name, data_dir=tmp_path / "root", download=False
+            )
+        )
+        assert isinstance(error, DataFileError), error
+        assert str(error).startswith(f"{bomb}: trailing bytes: header says 6x4x4")
+        assert "\n" not in str(error)
+        assert peak < 16 * MiB
 
     def test_header_promising_more_than_the_card_is_not_read(self, tiny_card, tmp_path):
         """A bomb that really holds what its header claims (1M images) is refused unread."""
@@ -360,6 +384,22 @@ class TestDownloads:
         with pytest.raises(DownloadError, match="announces 3221225472 bytes, more than the"):
             download(tiny_card, dest, [f"{url}/liar/"], progress=False, limits=FAST)
         assert _left_on_disk(dest) == []
+
+    def test_downloaded_bomb_costs_bounded_time(self, tiny_card, hostile_server, tmp_path):
+        """A card with content md5s only (no .gz md5 to refuse it at once): the content
+        check stops at the size the card expects instead of inflating the whole bomb."""
+        import dataclasses
+
+        url, handler = hostile_server
+        card = dataclasses.replace(tiny_card, md5_gz={})
+        name = card.files["train_images"]
+        bomb = _gzip_zeros(tmp_path / "bomb.gz", _idx_header(8, (12, 4, 4)), 3 * MiB, level=9)
+        handler.files[name] = bomb.read_bytes()
+        assert len(handler.files[name]) <= card.max_download_size(name)
+        with pytest.raises(DownloadError) as info:
+            download(card, tmp_path / "dest", [f"{url}/good/"], progress=False, limits=FAST)
+        assert f"uncompressed content is over {card.content_size(name)} bytes" in str(info.value)
+        assert _left_on_disk(tmp_path / "dest") == []
 
     def test_mnist_sized_file_deadline_is_under_5_minutes(self):
         from toolkit.data import get_card
