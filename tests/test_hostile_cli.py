@@ -278,6 +278,26 @@ def test_resume_allows_output_flags_and_help_says_so(capsys):
     assert "the manifest wins, so only --json, --no-download may be given with it" in text
 
 
+def test_resume_keeps_the_manifest_but_honours_no_download(tmp_path):
+    folder = tmp_path / "r"
+    folder.mkdir()
+    settings = {"dataset": "digits", "models": ["dt"], "seed": 3, "download": True}
+    (folder / "manifest.json").write_text(json.dumps({"settings": settings}))
+    config = pipeline.config_from_manifest(folder, download=False)
+    assert (config.dataset, list(config.models), config.seed) == ("digits", ["dt"], 3)
+    assert config.download is False and config.run_name == "r"
+
+
+@pytest.mark.parametrize("text", ["not json", "[1, 2]"])
+def test_resume_of_a_garbled_manifest_is_one_line(text, tmp_path, capsys):
+    (tmp_path / "manifest.json").write_text(text)
+    assert main(["run", "--resume", str(tmp_path)]) == 2
+    assert error_line(capsys) == (
+        f"xrbench run: error: Cannot resume {tmp_path}: {tmp_path / 'manifest.json'} "
+        "is not a run manifest."
+    )
+
+
 # --- run folders ----------------------------------------------------------------------------
 
 

@@ -279,9 +279,9 @@ class _Run:
         self.timings: dict = {}
         self.done: set[str] = set()
         self.previous_wall_s = 0.0
-        if resume is None:
-            self.folder = RunFolder.create(config.out, config.run_name)
+        if resume is None:  # measured first, so the folder has its manifest at once
             self.manifest = self._manifest()
+            self.folder = RunFolder.create(config.out, config.run_name)
         else:
             self.folder = RunFolder(Path(resume))
             self.manifest = json.loads((self.folder.path / "manifest.json").read_text())
