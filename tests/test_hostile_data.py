@@ -250,7 +250,8 @@ class _Hostile(BaseHTTPRequestHandler):
 
     good/: the file; trickle/: the header, then 1 byte every TRICKLE_S; stall/: headers then
     nothing; endless/: zeros forever without a Content-Length; liar/: announces 3 GB;
-    half/: half the file, then stalls (for the kill test).
+    half/: half the file, then stalls (for the kill test); slowheaders/: a header line that
+    never ends, 1 byte every TRICKLE_S.
     """
 
     files: dict[str, bytes] = {}
@@ -266,6 +267,15 @@ class _Hostile(BaseHTTPRequestHandler):
         blob = self.files.get(name)
         if blob is None:
             self.send_error(404)
+            return
+        if mode == "slowheaders":  # urllib reads these before download() sees a byte
+            try:
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                while not self.stop.wait(self.trickle_s):
+                    self.wfile.write(b"a")
+                    self.wfile.flush()
+            except OSError:
+                pass
             return
         self.send_response(200)
         if mode == "endless":
@@ -354,6 +364,17 @@ class TestDownloads:
         elapsed = time.monotonic() - start
         assert "deadline 2 s" in str(info.value)
         assert elapsed < limits.deadline_s + limits.read_timeout_s + 10
+        assert _left_on_disk(dest) == []
+
+    def test_trickled_headers_hit_the_deadline(self, tiny_card, hostile_server, tmp_path):
+        """A byte per 0.2 s in the headers (read timeout 1 s): only the deadline can stop it."""
+        url, _ = hostile_server
+        limits = DownloadLimits(read_timeout_s=1.0, deadline_s=2.0)
+        dest = tmp_path / "dest"
+        start = time.monotonic()
+        with pytest.raises(DownloadError, match=r"not done after \d+ s \(deadline 2 s\)"):
+            download(tiny_card, dest, [f"{url}/slowheaders/"], progress=False, limits=limits)
+        assert time.monotonic() - start < limits.deadline_s + 10
         assert _left_on_disk(dest) == []
 
     def test_stall_hits_the_read_timeout(self, tiny_card, hostile_server, tmp_path):

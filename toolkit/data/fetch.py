@@ -27,8 +27,10 @@ import http.client
 import logging
 import os
 import re
+import socket
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -288,19 +290,123 @@ def _verify_download(card: DatasetCard, file_name: str, path: Path, md5_file: st
         )
 
 
+class _Watchdog:
+    """Shuts the sockets of one download at its deadline, whatever they are blocked in.
+
+    A socket timeout bounds one read only: a server trickling a byte per read
+    timeout (in the body, or in the status line and headers, which urllib reads
+    before our loop sees anything) would otherwise hold the download forever.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.fired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._timer.cancel()
+
+    def register(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.fired:
+                _shutdown(sock)
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            for sock in self._sockets:
+                _shutdown(sock)
+
+
+def _shutdown(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed: nothing left to stop
+
+
+def _opener(watchdog: _Watchdog) -> urllib.request.OpenerDirector:
+    """A urllib opener whose HTTP(S) connections register their sockets with `watchdog`."""
+
+    def watched(http_class):
+        class Watched(http_class):
+            def __init__(self, *args, **kwargs) -> None:
+                super().__init__(*args, **kwargs)
+                create = self._create_connection
+
+                def create_and_register(*c_args, **c_kwargs):
+                    sock = create(*c_args, **c_kwargs)
+                    watchdog.register(sock)
+                    return sock
+
+                self._create_connection = create_and_register
+
+        return Watched
+
+    class Http(urllib.request.HTTPHandler):
+        def do_open(self, http_class, req, **kwargs):
+            return super().do_open(watched(http_class), req, **kwargs)
+
+    handlers: list[type] = [Http]
+    if hasattr(urllib.request, "HTTPSHandler"):  # Python built with ssl
+
+        class Https(urllib.request.HTTPSHandler):
+            def do_open(self, http_class, req, **kwargs):
+                return super().do_open(watched(http_class), req, **kwargs)
+
+        handlers.append(Https)
+    return urllib.request.build_opener(*handlers)
+
+
 def _fetch_one(
     url: str, tmp, progress: bool, desc: str, max_size: int, limits: DownloadLimits
 ) -> str:
     """Stream `url` into the open file `tmp`, bounded; return the md5 of what was written.
 
-    Reads with read1 (whatever one recv gives), so that a trickle cannot hold one
-    read open past the rate and deadline checks.
+    Reads with read1 (whatever one recv gives), so that the rate check sees every
+    byte as it comes; a watchdog closes the connection at the deadline, whatever
+    it is waiting for.
     """
+    start = time.monotonic()
+    with _Watchdog(limits.deadline_for(max_size)) as watchdog:
+        try:
+            md5 = _stream(_opener(watchdog), url, tmp, progress, desc, max_size, limits, start)
+        except (OSError, http.client.HTTPException, ValueError) as e:
+            if watchdog.fired:
+                raise _TooSlow(_late(desc, start, watchdog.seconds)) from e
+            raise
+        if watchdog.fired:  # the shutdown can look like a normal end of the stream
+            raise _TooSlow(_late(desc, start, watchdog.seconds))
+    return md5
+
+
+def _late(desc: str, start: float, deadline_s: float) -> str:
+    return f"{desc}: not done after {time.monotonic() - start:.0f} s (deadline {deadline_s:.0f} s)"
+
+
+def _stream(
+    opener: urllib.request.OpenerDirector,
+    url: str,
+    tmp,
+    progress: bool,
+    desc: str,
+    max_size: int,
+    limits: DownloadLimits,
+    start: float,
+) -> str:
+    """The body of _fetch_one: the size cap, the minimum rate and the deadline checks."""
     request = urllib.request.Request(url, headers={"User-Agent": "xrbench"})
     digest = hashlib.md5()
-    start = time.monotonic()
     deadline = start + limits.deadline_for(max_size)
-    with urllib.request.urlopen(request, timeout=limits.read_timeout_s) as response:
+    with opener.open(request, timeout=limits.read_timeout_s) as response:
         length = response.headers.get("Content-Length")
         total = int(length) if length and length.isdigit() else None
         if total is not None and total > max_size:
@@ -326,10 +432,7 @@ def _fetch_one(
                 now = time.monotonic()
                 window_bytes += len(chunk)
                 if now > deadline:
-                    raise _TooSlow(
-                        f"{desc}: not done after {now - start:.0f} s (deadline "
-                        f"{deadline - start:.0f} s; got {written} bytes)"
-                    )
+                    raise _TooSlow(_late(desc, start, deadline - start))
                 if now - window_start >= limits.rate_window_s:
                     rate = window_bytes / (now - window_start)
                     if rate < limits.min_rate_bps:
