@@ -8,10 +8,10 @@ half-written or unverified file.
 Every download is bounded (`DownloadLimits`): it reads at most the size the
 card expects (an endless or oversized stream is cut there), must keep a
 minimum rate over each window (a mirror trickling a byte every 20 s fails
-in one window), and must finish by a deadline that grows with the file's
-size. With the defaults a file of MNIST's size (9.9 MB) fails after at most
-60 s + 9.9 MB / 64 KiB/s + one 30 s read timeout = about 4 minutes; a
-trickle fails after about a minute.
+after 40 s), and must finish by a deadline that grows with the file's size;
+a watchdog closes the connection at the deadline whatever it waits for
+(connecting, headers, body). With the defaults a file of MNIST's size
+(9.9 MB) fails after at most 60 s + 9.9 MB / 64 KiB/s = 211 s.
 
 Partial files are named `.FILE.PID-RANDOM.part`. An exception or Ctrl-C removes
 them at once; a SIGKILL runs no code at all, so the partial file of a
@@ -92,8 +92,7 @@ class DownloadLimits:
     deadline_s: float | None = None
 
     def deadline_for(self, size: int) -> float:
-        """The overall deadline for a file of `size` bytes (a read may overrun it by one
-        read_timeout_s)."""
+        """The overall deadline for a file of `size` bytes, from connecting to the last byte."""
         if self.deadline_s is not None:
             return self.deadline_s
         return self.base_deadline_s + size / self.min_rate_bps
