@@ -1,14 +1,14 @@
-"""The datasets xrbench knows, as data: names, classes, files, checksums, mirrors.
+"""The datasets xrbench knows, as data: names, classes, files, checksums, mirrors, format.
 
-One `DatasetCard` per IDX dataset in `CATALOG`; `digits` (bundled with
-scikit-learn) has a card too, with no files. The human cards in `datasets/*.md`
-say the same things in prose.
+One `DatasetCard` per downloadable dataset in `CATALOG`; its `format` names the module
+under toolkit/data/ that reads its files (`idx`, `cifar_binary`, `npz`; see formats.py).
+`digits` (bundled with scikit-learn) has a card too, with no files. The human cards in
+`datasets/*.md` say the same things in prose.
 """
 
 from __future__ import annotations
 
 import difflib
-import math
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -39,8 +39,11 @@ class DatasetCard:
 
     `md5_content` holds the md5s of the UNCOMPRESSED files (they survive
     recompression, e.g. Debian's); `md5_gz` holds the md5s of the upstream
-    `.gz` files (they verify a download byte for byte). Either one matching
-    verifies a file.
+    files as published (a `.gz`, `.tar.gz` or `.npz`: they verify a download
+    byte for byte). Either one matching verifies a file.
+
+    `mirrors` are base URLs (the file name is appended) or templates holding
+    `{file}` (for hosts such as Zenodo that want a query after the name).
     """
 
     name: str
@@ -58,23 +61,17 @@ class DatasetCard:
     """How to get the files without a download (a package, a copy), for error messages."""
     sizes: dict[str, int] = field(default_factory=dict)
     """Bytes of each upstream file, where known: a download is cut at this size."""
+    format: str = field(default="idx")
+    """The module under toolkit/data/ that reads the files (see formats.py)."""
 
     def content_size(self, file_name: str) -> int | None:
-        """Bytes of a file's uncompressed IDX content, from the counts and image shape.
+        """The most bytes of a file's uncompressed content, as its format computes it.
 
         None when the card does not say (no count for the split, or an unknown role).
         """
-        role = next((r for r, name in self.files.items() if name == file_name), None)
-        if role is None:
-            return None
-        split, kind = role.split("_")
-        count = self.counts.get(split)
-        if count is None:
-            return None
-        if kind == "labels":
-            return 4 + 4 + count
-        per_image = math.prod(self.image_shape)
-        return 4 + 4 * (1 + len(self.image_shape)) + count * per_image
+        from .formats import get_format
+
+        return get_format(self.format).content_size(self, file_name)
 
     def max_download_size(self, file_name: str) -> int:
         """The most bytes a download of the file may deliver before it is cut.
@@ -188,6 +185,52 @@ CATALOG: dict[str, DatasetCard] = {
         counts=dict(_COUNTS),
         offline="copy the four upstream .gz files (unchanged: only their .gz md5s are known) "
         "into ROOT/kmnist/",
+    ),
+    "cifar-10": DatasetCard(
+        name="cifar-10",
+        title="CIFAR-10 (32x32 colour photographs, binary version)",
+        classes=(
+            "airplane",
+            "automobile",
+            "bird",
+            "cat",
+            "deer",
+            "dog",
+            "frog",
+            "horse",
+            "ship",
+            "truck",
+        ),
+        image_shape=(32, 32, 3),
+        files={"archive": "cifar-10-binary.tar.gz"},
+        md5_content={},
+        # The md5 the dataset page (https://www.cs.toronto.edu/~kriz/cifar.html) lists.
+        md5_gz={"cifar-10-binary.tar.gz": "c32a1d4ab5d03f1284b67883e8d87530"},
+        mirrors=("https://www.cs.toronto.edu/~kriz/",),
+        licence="none stated; the page asks to cite Krizhevsky (2009), "
+        "Learning Multiple Layers of Features from Tiny Images",
+        source="https://www.cs.toronto.edu/~kriz/cifar.html",
+        counts={"train": 50000, "test": 10000},
+        offline="copy cifar-10-binary.tar.gz (unchanged; it is read without extracting) "
+        "into ROOT/cifar-10/",
+        format="cifar_binary",
+    ),
+    "retinamnist": DatasetCard(
+        name="retinamnist",
+        title="RetinaMNIST (MedMNIST v2/v3, 28x28 colour fundus photographs, DR grade 0-4)",
+        classes=("0 none", "1 mild", "2 moderate", "3 severe", "4 proliferative"),
+        image_shape=(28, 28, 3),
+        files={"archive": "retinamnist.npz"},
+        md5_content={},
+        # medmnist's INFO["retinamnist"]["MD5"] (medmnist/info.py, v3).
+        md5_gz={"retinamnist.npz": "bd4c0672f1bba3e3a89f0e4e876791e4"},
+        mirrors=("https://zenodo.org/records/10519652/files/{file}?download=1",),
+        licence="CC BY 4.0 (MedMNIST; source images from DeepDRiD)",
+        source="https://medmnist.com/ (https://github.com/MedMNIST/MedMNIST)",
+        counts={"train": 1080, "val": 120, "test": 400},
+        offline="copy retinamnist.npz (from medmnist: ~/.medmnist/retinamnist.npz) "
+        "into ROOT/retinamnist/",
+        format="npz",
     ),
 }
 

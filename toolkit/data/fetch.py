@@ -52,6 +52,7 @@ __all__ = [
     "find_file",
     "how_to_get",
     "locate_files",
+    "mirror_url",
     "remove_stale_parts",
     "search_roots",
 ]
@@ -255,6 +256,13 @@ def download_root(data_dir: str | Path | None = None) -> Path:
     )
 
 
+def mirror_url(mirror: str, file_name: str) -> str:
+    """The URL of `file_name` on a mirror: a base URL plus the name, or a `{file}` template."""
+    if "{file}" in mirror:
+        return mirror.replace("{file}", file_name)
+    return mirror.rstrip("/") + "/" + file_name
+
+
 def how_to_get(card: DatasetCard) -> str:
     """Say, in one paragraph, how to obtain a dataset's files with or without a network."""
     if not card.files:
@@ -268,9 +276,12 @@ def how_to_get(card: DatasetCard) -> str:
     if card.offline:
         parts.append(f"Offline: {card.offline}.")
     if card.mirrors:
+        # A template shows the URL of the first file; a base URL stands for all of them.
+        first = next(iter(card.files.values()))
+        shown = [mirror_url(m, first) if "{file}" in m else m for m in card.mirrors]
         parts.append(
             f"Online: load_dataset('{card.name}') (or any xrbench command using it) downloads "
-            f"them from {', '.join(card.mirrors)}."
+            f"them from {', '.join(shown)}."
         )
     return " ".join(parts)
 
@@ -562,7 +573,7 @@ def download(
         max_size = card.max_download_size(file_name)
         failures: list[str] = []
         for mirror in mirrors:
-            url = mirror.rstrip("/") + "/" + file_name
+            url = mirror_url(mirror, file_name)
             log.info("downloading %s", url)
             fd, name = tempfile.mkstemp(
                 dir=dest, prefix=f".{file_name}.{os.getpid()}-", suffix=".part"

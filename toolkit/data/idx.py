@@ -23,9 +23,14 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
+
+from .formats import DataFormat, SplitArrays, check_labels, register_format, verify_checksum
+
+if TYPE_CHECKING:
+    from .catalog import DatasetCard
 
 __all__ = [
     "MAX_IDX_BYTES",
@@ -35,6 +40,7 @@ __all__ = [
     "md5_of_file",
     "read_idx",
     "read_idx_checked",
+    "read_idx_dataset",
     "read_idx_header",
 ]
 
@@ -305,3 +311,94 @@ def md5_of_content(path: str | Path, max_bytes: int | None = None) -> str:
                 )
             digest.update(chunk)
     return digest.hexdigest()
+
+
+# -- the IDX dataset format: four files per card (train/test x images/labels) ----------------
+
+
+def _expect_images(card: DatasetCard, split: str, path: Path):
+    """A header check for an images file: uint8 of the card's shape and split size."""
+
+    def check(header: IdxHeader) -> None:
+        if header.dtype != np.uint8 or header.shape[1:] != tuple(card.image_shape):
+            shape = "x".join(str(d) for d in card.image_shape)
+            raise DataFileError(
+                f"{path}: expected uint8 images of {shape}, "
+                f"got {header.dtype.newbyteorder('=')} {list(header.shape)}"
+            )
+        expected = card.counts.get(split)
+        if expected is not None and header.shape[0] != expected:
+            raise DataFileError(
+                f"{path}: {header.shape[0]} {split} examples, {card.name} has {expected}"
+            )
+
+    return check
+
+
+def _expect_labels(count: int, images_path: Path, path: Path):
+    """A header check for a labels file: one integer label per image already read."""
+
+    def check(header: IdxHeader) -> None:
+        if len(header.shape) != 1 or header.dtype.kind not in "iu":
+            raise DataFileError(
+                f"{path}: expected one integer label per image, "
+                f"got {header.dtype.newbyteorder('=')} {list(header.shape)}"
+            )
+        if header.shape[0] != count:
+            raise DataFileError(
+                f"{images_path} has {count} images but {path} has {header.shape[0]} labels"
+            )
+
+    return check
+
+
+def read_idx_dataset(card: DatasetCard, files: dict[str, Path], verify: bool) -> SplitArrays:
+    """Read and cross-check the four IDX files of a card; checksums last (less specific).
+
+    Each header is checked against the card (and the labels against the images) before
+    its data is read, so a file that is not the expected one costs no memory.
+    """
+    arrays: dict[str, np.ndarray] = {}
+    md5s: dict[str, str] = {}
+    for split in ("train", "test"):
+        images_path, labels_path = files[f"{split}_images"], files[f"{split}_labels"]
+        images, md5s[f"{split}_images"] = read_idx_checked(
+            images_path, check_header=_expect_images(card, split, images_path)
+        )
+        labels, md5s[f"{split}_labels"] = read_idx_checked(
+            labels_path, check_header=_expect_labels(len(images), images_path, labels_path)
+        )
+        arrays[f"x_{split}"] = images
+        arrays[f"y_{split}"] = check_labels(labels, card.num_classes, labels_path)
+    if verify:
+        for role, md5 in md5s.items():
+            verify_checksum(card, card.files[role], files[role], md5)
+    return SplitArrays(**arrays)
+
+
+def idx_content_size(card: DatasetCard, file_name: str) -> int | None:
+    """Bytes of a file's uncompressed IDX content, from the counts and image shape.
+
+    None when the card does not say (no count for the split, or an unknown role).
+    """
+    role = next((r for r, name in card.files.items() if name == file_name), None)
+    if role is None or role.count("_") != 1:
+        return None
+    split, kind = role.split("_")
+    count = card.counts.get(split)
+    if count is None:
+        return None
+    if kind == "labels":
+        return 4 + 4 + count
+    per_image = math.prod(card.image_shape)
+    return 4 + 4 * (1 + len(card.image_shape)) + count * per_image
+
+
+IDX_FORMAT = register_format(
+    DataFormat(
+        name="idx",
+        summary="4 IDX files (.gz or raw)",
+        read=read_idx_dataset,
+        content_size=idx_content_size,
+    )
+)

@@ -1,8 +1,9 @@
 """`load_dataset`: one call from a dataset name to verified uint8 arrays.
 
-IDX datasets are located (or downloaded), structurally checked and, with
-verify=True, checksummed; `digits` comes from scikit-learn with a fixed
-split; `folder:PATH` reads your own images.
+Catalog datasets are located (or downloaded), then read by the module their card's
+`format` names (IDX, CIFAR binary, MedMNIST .npz; see formats.py), which checks their
+structure and, with verify=True, their checksums; `digits` comes from scikit-learn with
+a fixed split; `folder:PATH` reads your own images.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 from . import fetch
 from .catalog import CATALOG, DIGITS_CARD, FOLDER_PREFIX, DatasetCard, get_card
 from .folder import load_image_folder
-from .idx import GZIP_MAGIC, DataFileError, IdxHeader, md5_of_file, read_idx_checked
+from .formats import get_format
 from .splits import stratified_indices
 
 __all__ = ["DIGITS_SEED", "DIGITS_TEST_FRACTION", "Dataset", "dataset_status", "load_dataset"]
@@ -32,7 +33,8 @@ class Dataset:
 
     x arrays are [N,H,W] (grey) or [N,H,W,3] (colour), exactly what an
     exported model takes as its `image` input; y arrays hold class indices
-    in [0, num_classes).
+    in [0, num_classes). `x_val`/`y_val` hold the release's own validation
+    split where it has one (RetinaMNIST), else None; it is never part of train.
     """
 
     name: str
@@ -42,10 +44,15 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     source: str
+    x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.class_names = tuple(self.class_names)
-        for split in ("train", "test"):
+        if (self.x_val is None) != (self.y_val is None):
+            raise ValueError("x_val and y_val come together: give both or neither.")
+        splits = ("train", "test") if self.x_val is None else ("train", "val", "test")
+        for split in splits:
             x = getattr(self, f"x_{split}")
             y = np.asarray(getattr(self, f"y_{split}"))
             if x.dtype != np.uint8 or x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[3] != 3):
@@ -57,11 +64,13 @@ class Dataset:
                     f"y_{split} must be {len(x)} integer labels; got {y.dtype} {list(y.shape)}."
                 )
             setattr(self, f"y_{split}", y.astype(np.int64, copy=False))
-        if self.x_train.shape[1:] != self.x_test.shape[1:]:
-            raise ValueError(
-                f"x_train and x_test image shapes differ: "
-                f"{self.x_train.shape[1:]} vs {self.x_test.shape[1:]}."
-            )
+        for split in splits[1:]:
+            x = getattr(self, f"x_{split}")
+            if self.x_train.shape[1:] != x.shape[1:]:
+                raise ValueError(
+                    f"x_train and x_{split} image shapes differ: "
+                    f"{self.x_train.shape[1:]} vs {x.shape[1:]}."
+                )
 
     @property
     def layout(self) -> str:
@@ -89,12 +98,13 @@ def load_dataset(
     """Load a dataset by name, verified.
 
     Args:
-        name: "mnist", "fashion-mnist", "kmnist", "digits", or "folder:PATH".
+        name: a catalog name ("mnist", "fashion-mnist", "kmnist", "cifar-10",
+            "retinamnist"), "digits", or "folder:PATH".
         data_dir: a root searched first for ROOT/NAME/ files (and where a
             download goes when writable).
         image_size: side of the square images for folder datasets (default
             32); other datasets keep their native size and accept only that.
-        download: fetch missing IDX files from the card's mirrors.
+        download: fetch missing files from the card's mirrors.
         verify: check md5s (structure, counts and label range are always checked).
 
     Returns:
@@ -138,7 +148,7 @@ def load_dataset(
         if not download:
             raise FileNotFoundError(_missing_message(card, data_dir))
         files = fetch.download(card, fetch.download_root(data_dir))
-    return _load_idx(card, files, verify)
+    return _load_files(card, files, verify)
 
 
 def _check_native_size(card: DatasetCard, image_size: int | None) -> None:
@@ -158,104 +168,13 @@ def _missing_message(card: DatasetCard, data_dir: str | Path | None) -> str:
     )
 
 
-def _verify_checksum(card: DatasetCard, file_name: str, path: Path, got_content: str) -> None:
-    """Raise DataFileError unless the content md5 (or, for a .gz, the upstream md5) is known.
-
-    A card with no md5 for the file cannot verify it and lets it pass.
-    """
-    accepted = card.md5_content.get(file_name, ())
-    expected_gz = card.md5_gz.get(file_name)
-    if not accepted and expected_gz is None:
-        return
-    if got_content in accepted:
-        return
-    got_gz = None
-    if expected_gz is not None and _is_gzip(path):
-        got_gz = md5_of_file(path)
-        if got_gz == expected_gz:
-            return
-    expected = [f"content md5 {' or '.join(accepted)}"] if accepted else []
-    if expected_gz is not None:
-        expected.append(f"upstream .gz md5 {expected_gz}")
-    got = f"content md5 {got_content}" + (f", .gz md5 {got_gz}" if got_gz else "")
-    # No CLI flag skips checksums, so the hint names what works everywhere.
-    raise DataFileError(
-        f"{path}: checksum mismatch for {card.name}: expected {' or '.join(expected)}, got {got}. "
-        "Replace the file with a good copy, or delete it so that the next run downloads it "
-        "again (from Python, load_dataset(..., verify=False) skips checksums)."
-    )
-
-
-def _is_gzip(path: Path) -> bool:
-    with open(path, "rb") as f:
-        return f.read(2) == GZIP_MAGIC
-
-
-def _expect_images(card: DatasetCard, split: str, path: Path):
-    """A header check for an images file: uint8 of the card's shape and split size."""
-
-    def check(header: IdxHeader) -> None:
-        if header.dtype != np.uint8 or header.shape[1:] != tuple(card.image_shape):
-            shape = "x".join(str(d) for d in card.image_shape)
-            raise DataFileError(
-                f"{path}: expected uint8 images of {shape}, "
-                f"got {header.dtype.newbyteorder('=')} {list(header.shape)}"
-            )
-        expected = card.counts.get(split)
-        if expected is not None and header.shape[0] != expected:
-            raise DataFileError(
-                f"{path}: {header.shape[0]} {split} examples, {card.name} has {expected}"
-            )
-
-    return check
-
-
-def _expect_labels(count: int, images_path: Path, path: Path):
-    """A header check for a labels file: one integer label per image already read."""
-
-    def check(header: IdxHeader) -> None:
-        if len(header.shape) != 1 or header.dtype.kind not in "iu":
-            raise DataFileError(
-                f"{path}: expected one integer label per image, "
-                f"got {header.dtype.newbyteorder('=')} {list(header.shape)}"
-            )
-        if header.shape[0] != count:
-            raise DataFileError(
-                f"{images_path} has {count} images but {path} has {header.shape[0]} labels"
-            )
-
-    return check
-
-
-def _load_idx(card: DatasetCard, files: dict[str, Path], verify: bool) -> Dataset:
-    """Read and cross-check the four IDX files of a card; checksums last (less specific).
-
-    Each header is checked against the card (and the labels against the images) before
-    its data is read, so a file that is not the expected one costs no memory.
-    """
-    arrays: dict[str, np.ndarray] = {}
-    md5s: dict[str, str] = {}
-    for split in ("train", "test"):
-        images_path, labels_path = files[f"{split}_images"], files[f"{split}_labels"]
-        images, md5s[f"{split}_images"] = read_idx_checked(
-            images_path, check_header=_expect_images(card, split, images_path)
-        )
-        labels, md5s[f"{split}_labels"] = read_idx_checked(
-            labels_path, check_header=_expect_labels(len(images), images_path, labels_path)
-        )
-        bad = (labels < 0) | (labels >= card.num_classes)
-        if bad.any():
-            raise DataFileError(
-                f"{labels_path}: {int(bad.sum())} labels outside [0, {card.num_classes}) "
-                f"(e.g. {int(labels[bad][0])})"
-            )
-        arrays[f"x_{split}"] = images
-        arrays[f"y_{split}"] = labels.astype(np.int64)
-    if verify:
-        for role, md5 in md5s.items():
-            _verify_checksum(card, card.files[role], files[role], md5)
+def _load_files(card: DatasetCard, files: dict[str, Path], verify: bool) -> Dataset:
+    """Read a card's located files with the reader its format names."""
+    arrays = get_format(card.format).read(card, files, verify)
     folders = sorted({str(p.parent) for p in files.values()})
-    return Dataset(name=card.name, class_names=card.classes, source=", ".join(folders), **arrays)
+    return Dataset(
+        name=card.name, class_names=card.classes, source=", ".join(folders), **arrays._asdict()
+    )
 
 
 def _load_digits() -> Dataset:
@@ -292,13 +211,16 @@ def dataset_status(data_dir: str | Path | None = None) -> list[dict[str, Any]]:
     Returns:
         One dict per dataset, and one for folder:PATH, with keys "name",
         "title", "classes" (tuple of names), "found", "where" (folder or
-        None), "how_to_get", and "kind" ("idx", "bundled" or "folder").
+        None), "how_to_get", and "kind" (the card's format, e.g. "idx",
+        "cifar_binary", "npz"; or "bundled" or "folder").
     """
     rows: list[dict[str, Any]] = []
     for card in CATALOG.values():
         files = fetch.locate_files(card, data_dir)
         where = None if files is None else str(next(iter(files.values())).parent)
-        rows.append(_status_row(card, files is not None, where, fetch.how_to_get(card), "idx"))
+        rows.append(
+            _status_row(card, files is not None, where, fetch.how_to_get(card), card.format)
+        )
     has_sklearn = importlib.util.find_spec("sklearn") is not None
     rows.append(
         _status_row(
