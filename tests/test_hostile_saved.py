@@ -369,8 +369,13 @@ class TestCorruptSkops:
                 "lr.skops: not a readable skops file (",
             ),
             (
-                lambda good: good.replace(b'"ObjectNode"', b'"NoSuchNode"'),
-                "lr.skops: not a readable skops file (",
+                lambda good: _zip(
+                    {
+                        n: d.replace(b'"ObjectNode"', b'"NoSuchNode"')
+                        for n, d in _members(good).items()
+                    }
+                ),
+                "lr.skops: not a readable skops file (TypeError: Can't find loader NoSuchNode",
             ),
             (
                 lambda good: _zip({n: d for n, d in _members(good).items() if n == "schema.json"}),
@@ -597,12 +602,22 @@ class TestCorruptMetadata:
         _set_meta(mlp_copy, image_shape="[28, 28]")
         line = _export_fails(mlp_copy, capsys, tmp_path)
         assert "mlp.safetensors: does not fit 'mlp:depth=1,width=16'" in line
+        # a 4-gigapixel image would make a 275 GB first layer: checked on the meta device
+        _set_meta(mlp_copy, image_shape="[65536, 65536]")
+        line = _export_fails(mlp_copy, capsys, tmp_path)
+        assert "expected [16, 4294967296] torch.float32." in line
 
     @pytest.mark.parametrize(
-        "content", [b"", b"\x08\x07garbage" * 9, None], ids=["empty", "garbage", "truncated"]
+        "content, message",
+        [
+            (b"", "lr.onnx: is empty, not an ONNX file."),
+            (b"\x08\x07garbage" * 9, "lr.onnx: not a readable ONNX file (DecodeError"),
+            (None, "lr.onnx: not a readable ONNX file (DecodeError"),
+        ],
+        ids=["empty", "garbage", "truncated"],
     )
-    def test_unreadable_onnx_file_is_one_line(self, content, lr_copy, tmp_path, capsys):
+    def test_unreadable_onnx_file_is_one_line(self, content, message, lr_copy, tmp_path, capsys):
         data = lr_copy.read_bytes()
         lr_copy.write_bytes(data[: len(data) // 2] if content is None else content)
         line = _export_fails(lr_copy, capsys, tmp_path)
-        assert line.startswith("xrbench export: error: lr.onnx: "), line
+        assert line.startswith(f"xrbench export: error: {message}"), line

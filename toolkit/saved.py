@@ -87,14 +87,15 @@ def onnx_metadata(onnx_path: str | Path) -> dict[str, str]:
     """
     import onnx
 
+    path = Path(onnx_path)
+    if path.is_file() and path.stat().st_size == 0:  # onnx parses b"" as an empty model
+        raise ValueError(f"{path.name}: is empty, not an ONNX file.")
     try:
         model = onnx.load(str(onnx_path), load_external_data=False)
     except FileNotFoundError:
         raise
     except Exception as e:  # protobuf raises its own DecodeError, or RuntimeWarning-ish errors
-        raise ValueError(
-            f"{Path(onnx_path).name}: not a readable ONNX file ({_one_line(e)})."
-        ) from e
+        raise ValueError(f"{path.name}: not a readable ONNX file ({_one_line(e)}).") from e
     return {p.key: p.value for p in model.metadata_props}
 
 
@@ -206,6 +207,7 @@ def _read_metadata(name: str, meta: dict[str, str]) -> dict:
 def _load_torch(fields: dict, weights: Path, data: bytes):
     """The ContractModule the config describes, with the saved tensors, checked by name,
     shape and dtype first (load_state_dict's own error is many lines and names no file)."""
+    import torch
     from safetensors.torch import load
 
     from toolkit.models import create_model
@@ -218,7 +220,9 @@ def _load_torch(fields: dict, weights: Path, data: bytes):
         raise ValueError(
             f"{weights.name}: not a readable safetensors file ({_one_line(e)})."
         ) from e
-    try:
+    channels = image_shape[2] if len(image_shape) == 3 else 1
+
+    def build() -> ContractModule:
         net = create_model(
             config["model"],
             image_shape=image_shape,
@@ -226,14 +230,18 @@ def _load_torch(fields: dict, weights: Path, data: bytes):
             seed=config.get("seed", 0),
             **config.get("params", {}),
         )
-    except (ValueError, TypeError, KeyError) as e:
+        return ContractModule(net, [0.0] * channels, [1.0] * channels, fields["layout"])
+
+    try:
+        # shapes first, on the meta device: metadata naming huge images or layers allocates
+        # nothing, and the real module is built only once it matches the file's tensors
+        with torch.device("meta"):
+            expected = build().state_dict()
+    except (ValueError, TypeError, KeyError, RuntimeError) as e:
         raise ValueError(
             f"{weights.name}: the training_config of its ONNX file does not build a model "
             f"({_one_line(e)})."
         ) from e
-    channels = image_shape[2] if len(image_shape) == 3 else 1
-    module = ContractModule(net, [0.0] * channels, [1.0] * channels, fields["layout"])
-    expected = module.state_dict()
     problems = [f"missing {k}" for k in expected if k not in state]
     problems += [f"unexpected {k}" for k in state if k not in expected]
     problems += [
@@ -247,6 +255,7 @@ def _load_torch(fields: dict, weights: Path, data: bytes):
             f"{weights.name}: does not fit {config['model']!r} as its ONNX file describes it: "
             f"{'; '.join(problems[:3])}{more}."
         )
+    module = build()
     module.load_state_dict(state)  # the buffers bring the real mean/std
     return module.eval()
 
@@ -310,4 +319,6 @@ def _one_line(error: BaseException) -> str:
     """An exception as one short line: its type and the first line of its message."""
     text = str(error).strip().splitlines()
     first = text[0] if text else ""
-    return f"{type(error).__name__}: {first[:200]}" if first else type(error).__name__
+    if len(first) > 300:
+        first = first[:300] + "..."
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
