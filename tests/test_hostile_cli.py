@@ -140,7 +140,10 @@ def test_eval_runtime_empty_list_is_refused(capsys):
 @pytest.mark.parametrize("value", ["maybe", "on", "ture", "2", ""])
 def test_train_bool_accepts_only_bool_words(value, capsys):
     line = usage_error(capsys, ["run", "--train", f"amp={value}"])
-    assert "argument --train: amp must be a bool (true/false/1/0/yes/no" in line
+    assert (
+        "argument --train: The 'amp' parameter of train must be a bool (true/false/1/0/yes/no"
+        in line
+    )
     assert repr(value) in line
 
 
@@ -152,7 +155,7 @@ def test_train_bool_words_in_any_case(word, value):
 
 
 def test_train_options_and_model_knobs_share_one_bool_converter(monkeypatch):
-    from toolkit import models
+    from toolkit import models, options
 
     seen = []
 
@@ -160,7 +163,7 @@ def test_train_options_and_model_knobs_share_one_bool_converter(monkeypatch):
         seen.append(text)
         return True
 
-    monkeypatch.setattr(models, "parse_bool", spy)
+    monkeypatch.setattr(options, "parse_bool", spy)
     cli._train_options("amp=Y")
     models.parse_model_spec("cnn:bn=Y")
     assert seen == ["Y", "Y"]

@@ -141,42 +141,14 @@ def _precision_list(text: str) -> list[str]:
 
 
 def _train_options(text: str) -> dict:
-    from dataclasses import fields
-
+    """``--train KEY=VALUE,...``: converted and checked by TrainConfig's constraints, through
+    the one converter that model knobs use (toolkit.options)."""
     from toolkit.engine import TrainConfig
-    from toolkit.models import BOOL_CHOICES, parse_bool
 
-    types = {f.name: type(f.default) for f in fields(TrainConfig)}
-    options: dict = {}
-    for item in filter(None, (p.strip() for p in text.split(","))):
-        key, eq, raw = item.partition("=")
-        if not eq or key not in types:
-            raise argparse.ArgumentTypeError(
-                f"{item!r}: expected KEY=VALUE with KEY one of {', '.join(types)}"
-            )
-        kind = types[key]
-        try:
-            if kind is bool:
-                value = parse_bool(raw)
-            elif kind is tuple:
-                value = tuple(int(v) for v in raw.split("/"))
-            elif kind in (int, float):
-                value = kind(raw)
-            elif raw == "none" and key == "patience":
-                value = None
-            elif key == "patience":
-                value = int(raw)
-            else:
-                value = raw
-        except ValueError:
-            kind_name = f"bool ({BOOL_CHOICES}, any case)" if kind is bool else kind.__name__
-            raise argparse.ArgumentTypeError(f"{key} must be a {kind_name}; got {raw!r}") from None
-        options[key] = value
     try:
-        TrainConfig.from_options(options)
+        return TrainConfig.parse_options(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
-    return options
 
 
 def _add_data_options(parser: argparse.ArgumentParser) -> None:

@@ -14,7 +14,6 @@ so that a GPU always has the next batch queued while the host reads the loss.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -26,6 +25,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F  # noqa: N812 (PyTorch's own convention)
 
+from toolkit import options
+from toolkit.options import Interval, OneOf
 from toolkit.registry import Registry
 
 #: Images per forward pass when validating; large, since no gradients are kept.
@@ -67,62 +68,39 @@ def register_schedule(fn: ScheduleFn) -> ScheduleFn:
 # --- configuration ----------------------------------------------------------------------
 
 
-def _int_range(low: int) -> tuple[Callable[[object], bool], str]:
-    def check(v: object) -> bool:
-        return isinstance(v, int) and not isinstance(v, bool) and v >= low
-
-    return check, f"an int in [{low}, inf)"
+def _device(value: object) -> bool:
+    return isinstance(value, str) and (value in ("auto", "cpu") or value.split(":")[0] == "cuda")
 
 
-def _float_range(low: float, high: float, *, low_open: bool, high_open: bool):
-    def check(v: object) -> bool:
-        if not isinstance(v, int | float) or isinstance(v, bool) or not math.isfinite(v):
-            return False
-        above = v > low if low_open else v >= low
-        below = v < high if high_open else v <= high
-        return above and below
+_POSITIVE_FLOAT = [Interval(float, 0.0, None, closed="neither")]
+_NON_NEGATIVE_FLOAT = [Interval(float, 0.0, None)]
 
-    brackets = ("(" if low_open else "[", ")" if high_open else "]")
-    return check, f"a float in {brackets[0]}{low}, {high}{brackets[1]}"
-
-
-def _one_of(registry: Registry) -> tuple[Callable[[object], bool], Callable[[], str]]:
-    return (lambda v: v in registry), (lambda: f"one of {registry.names()}")
-
-
-def _milestones(v: object) -> bool:
-    if not isinstance(v, list | tuple) or not v:
-        return False
-    if not all(isinstance(m, int) and not isinstance(m, bool) and m >= 1 for m in v):
-        return False
-    return all(a < b for a, b in zip(v, v[1:], strict=False))
-
-
-_POSITIVE_FLOAT = _float_range(0.0, math.inf, low_open=True, high_open=True)
-_NON_NEGATIVE_FLOAT = _float_range(0.0, math.inf, low_open=False, high_open=True)
-_PATIENCE = _int_range(1)
-
-#: What each TrainConfig field accepts (scikit-learn's parameter constraints, as data).
-_CONSTRAINTS: dict[str, tuple[Callable[[object], bool], str | Callable[[], str]]] = {
-    "epochs": _int_range(1),
-    "batch_size": _int_range(1),
-    "optimizer": _one_of(OPTIMIZERS),
+#: What each TrainConfig field accepts (scikit-learn's parameter constraints, as data); the
+#: same declarations convert ``--train KEY=VALUE`` text (:meth:`TrainConfig.parse_options`).
+_CONSTRAINTS: dict[str, list[options.Constraint]] = {
+    "epochs": [Interval(int, 1, None)],
+    "batch_size": [Interval(int, 1, None)],
+    "optimizer": [OneOf(OPTIMIZERS.names)],
     "lr": _POSITIVE_FLOAT,
-    "momentum": _float_range(0.0, 1.0, low_open=False, high_open=True),
+    "momentum": [Interval(float, 0.0, 1.0, closed="left")],
     "weight_decay": _NON_NEGATIVE_FLOAT,
     "l1": _NON_NEGATIVE_FLOAT,
-    "schedule": _one_of(SCHEDULES),
-    "step_size": _int_range(1),
-    "gamma": _float_range(0.0, 1.0, low_open=True, high_open=False),
-    "milestones": (_milestones, "a non-empty, strictly increasing sequence of ints >= 1"),
-    "plateau_patience": _int_range(0),
-    "patience": (lambda v: v is None or _PATIENCE[0](v), "an int in [1, inf) or None"),
-    "log_every": _int_range(1),
-    "device": (
-        lambda v: isinstance(v, str) and (v in ("auto", "cpu") or v.split(":")[0] == "cuda"),
-        "one of ['auto', 'cpu', 'cuda', 'cuda:N']",
-    ),
-    "amp": (lambda v: isinstance(v, bool), "a bool"),
+    "schedule": [OneOf(SCHEDULES.names)],
+    "step_size": [Interval(int, 1, None)],
+    "gamma": [Interval(float, 0.0, 1.0, closed="right")],
+    "milestones": [
+        options.Slashes(
+            Interval(int, 1, None),
+            "a non-empty, strictly increasing '/'-list of ints >= 1",
+            increasing=True,
+            as_tuple=True,
+        )
+    ],
+    "plateau_patience": [Interval(int, 0, None)],
+    "patience": [Interval(int, 1, None), options.NONE],
+    "log_every": [Interval(int, 1, None)],
+    "device": [options.Satisfies(_device, "one of ['auto', 'cpu', 'cuda', 'cuda:N']")],
+    "amp": [options.Boolean()],
 }
 
 
@@ -175,14 +153,8 @@ class TrainConfig:
     amp: bool = True
 
     def __post_init__(self) -> None:
-        for name, (check, accepts) in _CONSTRAINTS.items():
-            value = getattr(self, name)
-            if not check(value):
-                accepts = accepts() if callable(accepts) else accepts
-                raise ValueError(
-                    f"The {name!r} parameter of TrainConfig must be {accepts}. "
-                    f"Got {value!r} instead."
-                )
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        options.validate(values, _CONSTRAINTS, role="parameter of TrainConfig")
         # JSON gives lists and ints where the dataclass means tuples and floats
         self.milestones = tuple(self.milestones)
         for f in fields(self):
@@ -190,7 +162,7 @@ class TrainConfig:
                 setattr(self, f.name, float(getattr(self, f.name)))
 
     @classmethod
-    def from_options(cls, options: dict) -> TrainConfig:
+    def from_options(cls, values: dict) -> TrainConfig:
         """A config from a dict of options (a model's defaults merged with the user's).
 
         Raises:
@@ -198,14 +170,29 @@ class TrainConfig:
                 list) or a value outside its constraint.
         """
         known = [f.name for f in fields(cls)]
-        for key in options:
+        for key in values:
             if key not in known:
-                close = difflib.get_close_matches(str(key), known, n=3)
-                hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-                raise ValueError(
-                    f"Unknown training option {key!r}.{hint} Known options: {', '.join(known)}."
-                )
-        return cls(**options)
+                raise options.unknown_key(key, known, noun="training option")
+        return cls(**values)
+
+    @classmethod
+    def parse_options(cls, text: str) -> dict:
+        """``--train`` text ('optimizer=sgd,lr=0.1,amp=no,milestones=3/6') -> typed options.
+
+        The one KEY=VALUE converter (:mod:`toolkit.options`) that model knobs use, checked
+        by this class's constraints; the result is what :meth:`from_options` takes (and what
+        a run's manifest records).
+
+        Raises:
+            ValueError: an unknown key, or a value of the wrong type or out of range, named
+                with what is allowed: "The 'lr' parameter of train must be a number in
+                (0.0, inf). Got 'x' instead."
+        """
+        parsed = options.parse_options(
+            text, _CONSTRAINTS, role="parameter of train", noun="training option"
+        )
+        cls.from_options(parsed)  # any check across fields
+        return parsed
 
 
 # --- optimizers: (parameters, config) -> torch.optim.Optimizer ----------------------------

@@ -13,6 +13,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from toolkit import options
+from toolkit.options import Interval, OneOf
 from toolkit.registry import Registry, first_doc_line
 
 FRAMEWORKS = ("sklearn", "torch")
@@ -74,9 +76,10 @@ def model_knobs(name: str) -> dict:
 def parse_model_spec(spec: str) -> tuple[str, dict]:
     """'cnn:stages=3,width=32,dropout=0.1/0.2/0.3/0.5' -> ('cnn', {...}).
 
-    A variant is a model name plus keyword values, converted by the type of the knob's
-    default (bool takes 1/0/true/false/yes/no; a '/'-separated value is a per-layer list;
-    'none' is None where the default is None) and checked against :data:`KNOB_CONSTRAINTS`.
+    A variant is a model name plus KEY=VALUE knobs, converted and checked by
+    :mod:`toolkit.options` against :data:`KNOB_CONSTRAINTS` (the one converter that
+    ``--train`` uses too): bools take true/false/1/0/yes/no, a '/'-separated value is a
+    per-layer list where the knob allows one, 'none' is None where the knob allows None.
 
     Raises:
         ValueError: unknown model or knob, or a value of the wrong type or out of range, named.
@@ -84,65 +87,21 @@ def parse_model_spec(spec: str) -> tuple[str, dict]:
     name, _, rest = spec.partition(":")
     entry = get_model(name)
     defaults = model_knobs(entry.name)
-    params: dict = {}
-    for item in filter(None, (part.strip() for part in rest.split(","))):
-        key, eq, raw = item.partition("=")
-        key = key.strip()
-        if not eq or key not in defaults:
-            raise ValueError(
-                f"Model '{entry.name}' has no knob {key!r} (in {spec!r}); its knobs are "
-                f"{', '.join(defaults) or 'none'}."
-            )
-        params[key] = _convert_knob(entry.name, key, raw.strip(), defaults[key])
-        check_knob(entry.name, key, params[key])
+    constraints = {key: knob_constraints(key, default) for key, default in defaults.items()}
+    params = options.parse_options(
+        rest,
+        constraints,
+        role=f"knob of model '{entry.name}'",
+        noun="knob",
+        where=f" of model '{entry.name}' (in {spec!r})",
+    )
     return entry.name, params
 
 
-#: The words a bool option accepts, in any case: one table for model knobs and --train.
-BOOL_WORDS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
-BOOL_CHOICES = "/".join(BOOL_WORDS)
-
-
-def parse_bool(text: str) -> bool:
-    """'true'/'false'/'1'/'0'/'yes'/'no' (any case) -> bool; anything else is refused.
-
-    A word such as 'maybe' or 'on' is an error rather than False, so that a typo never
-    turns an option off silently.
-
-    Raises:
-        ValueError: any other word (the message lists the accepted ones).
-    """
-    try:
-        return BOOL_WORDS[text.strip().lower()]
-    except KeyError:
-        raise ValueError(f"expected one of {BOOL_CHOICES} (any case); got {text!r}") from None
-
-
-def _convert_knob(model: str, key: str, raw: str, default):
-    try:
-        if "/" in raw:
-            return [float(v) for v in raw.split("/")]
-        if isinstance(default, bool):
-            return parse_bool(raw)
-        if isinstance(default, int):
-            return int(raw)
-        if isinstance(default, float):
-            return float(raw)
-        if isinstance(default, str):
-            return raw
-        if raw.lower() == "none":
-            return None
-        for convert in (int, float):  # default None: a number if it looks like one
-            try:
-                return convert(raw)
-            except ValueError:
-                continue
-        return raw
-    except ValueError:
-        kind = f"bool ({BOOL_CHOICES})" if isinstance(default, bool) else type(default).__name__
-        raise ValueError(
-            f"The '{key}' knob of model '{model}' must be a {kind}. Got {raw!r} instead."
-        ) from None
+# one converter for model knobs and --train (re-exported: callers import them from here)
+BOOL_WORDS = options.BOOL_WORDS
+BOOL_CHOICES = options.BOOL_CHOICES
+parse_bool = options.parse_bool
 
 
 # --- what each knob accepts (scikit-learn's parameter constraints, as data) ---------------
@@ -150,68 +109,34 @@ def _convert_knob(model: str, key: str, raw: str, default):
 # a test checks that every knob of every model is in it and that its default passes.
 
 
-def _is_int(v: object) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _int_at_least(low: int, *, none: bool = False):
-    def check(v: object) -> bool:
-        return (none and v is None) or (_is_int(v) and v >= low)
-
-    return check, ("None or " if none else "") + f"an int in [{low}, inf)"
-
-
-def _float_in(low: float, high: float, *, low_open: bool, high_open: bool):
-    def check(v: object) -> bool:
-        if not (_is_int(v) or isinstance(v, float)) or not math.isfinite(v):
-            return False
-        return (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
-
-    brackets = ("(" if low_open else "[") + "{}, {}" + (")" if high_open else "]")
-    return check, "a number in " + brackets.format(low, high)
-
-
-def _one_of(*choices: str):
-    return (lambda v: v in choices), f"one of {list(choices)}"
-
-
-def _one_of_nets(table: str):
-    """A choice among the names of a table in toolkit.nets (checked where torch is here)."""
+def _nets_names(table: str):
+    """The names of a table in toolkit.nets, or None where torch is missing (the framework
+    check refuses the model anyway)."""
 
     def names() -> list[str] | None:
         try:
             from toolkit import nets
-        except ImportError:  # no torch: the framework check refuses the model anyway
+        except ImportError:
             return None
         return sorted(getattr(nets, table))
 
-    def check(v: object) -> bool:
-        known = names()
-        return isinstance(v, str) and (known is None or v in known)
-
-    return check, lambda: f"one of {names()}"
+    return names
 
 
-def _rates(v: object) -> bool:
-    rate = _float_in(0.0, 1.0, low_open=False, high_open=True)[0]
-    if isinstance(v, list | tuple):
-        return bool(v) and all(map(rate, v))
-    return rate(v)
+_COUNT = [Interval(int, 1, None)]
+_POSITIVE = [Interval(float, 0.0, None, closed="neither")]
+_NON_NEGATIVE = [Interval(float, 0.0, None)]
+_RATE = Interval(float, 0, 1, closed="left")
 
-
-_POSITIVE = _float_in(0.0, math.inf, low_open=True, high_open=True)
-_NON_NEGATIVE = _float_in(0.0, math.inf, low_open=False, high_open=True)
-_COUNT = _int_at_least(1)
-
-KNOB_CONSTRAINTS: dict[str, tuple] = {
+KNOB_CONSTRAINTS: dict[str, list[options.Constraint]] = {
     "C": _POSITIVE,
     "max_iter": _COUNT,
-    "max_depth": _int_at_least(1, none=True),
+    "max_depth": [options.NONE, Interval(int, 1, None)],
     "min_samples_leaf": _COUNT,
     "n_estimators": _COUNT,
-    "pca_components": _int_at_least(0),
+    "pca_components": [Interval(int, 0, None)],
     "tol": _POSITIVE,
-    "l1_ratio": _float_in(0.0, 1.0, low_open=False, high_open=False),
+    "l1_ratio": [Interval(float, 0.0, 1.0, closed="both")],
     "degree": _COUNT,
     "n_neighbors": _COUNT,
     "var_smoothing": _NON_NEGATIVE,
@@ -220,18 +145,25 @@ KNOB_CONSTRAINTS: dict[str, tuple] = {
     "learning_rate": _POSITIVE,
     "depth": _COUNT,
     "width": _COUNT,
-    "activation": _one_of_nets("ACTIVATIONS"),
-    "init": _one_of_nets("INITS"),
-    "bn": (lambda v: isinstance(v, bool), f"a bool ({BOOL_CHOICES})"),
-    "dropout": (_rates, "a number in [0, 1), or a '/'-list of them (one per layer)"),
+    "activation": [OneOf(_nets_names("ACTIVATIONS"))],
+    "init": [OneOf(_nets_names("INITS"))],
+    "bn": [options.Boolean()],
+    "dropout": [_RATE, options.Slashes(_RATE, "a '/'-list of them (one per layer)")],
     "stages": _COUNT,
     "convs": _COUNT,
     "kernel": _COUNT,
-    "pool": _one_of("max", "avg"),  # toolkit.nets.ConfigurableCNN's pooling layers
-    "head": _one_of("dense", "gap"),  # and its heads
+    "pool": [OneOf(["max", "avg"])],  # toolkit.nets.ConfigurableCNN's pooling layers
+    "head": [OneOf(["dense", "gap"])],  # and its heads
     "dense": _COUNT,
     "blocks": _COUNT,
 }
+
+
+def knob_constraints(key: str, default=None) -> list[options.Constraint]:
+    """What a knob accepts: its :data:`KNOB_CONSTRAINTS` entry, else its default's type."""
+    if key in KNOB_CONSTRAINTS:
+        return KNOB_CONSTRAINTS[key]
+    return options.constraints_for_default(default)
 
 
 def check_knob(model: str, key: str, value) -> None:
@@ -241,14 +173,8 @@ def check_knob(model: str, key: str, value) -> None:
         ValueError: e.g. "The 'width' knob of model 'cnn' must be an int in [1, inf).
             Got 0 instead."
     """
-    if key not in KNOB_CONSTRAINTS:
-        return
-    check, accepts = KNOB_CONSTRAINTS[key]
-    if not check(value):
-        accepts = accepts() if callable(accepts) else accepts
-        raise ValueError(
-            f"The '{key}' knob of model '{model}' must be {accepts}. Got {value!r} instead."
-        )
+    if key in KNOB_CONSTRAINTS:
+        options.check_value(key, value, KNOB_CONSTRAINTS[key], role=f"knob of model '{model}'")
 
 
 def model_slug(spec: str) -> str:
