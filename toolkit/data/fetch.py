@@ -268,8 +268,13 @@ def how_to_get(card: DatasetCard) -> str:
     if not card.files:
         return card.offline
     names = ", ".join(card.files.values())
+    plain = (
+        " (or the same names without .gz)"
+        if any(n.endswith(".gz") for n in card.files.values())
+        else ""
+    )
     parts = [
-        f"Put {names} (or the same names without .gz) into ROOT/{card.name}/, "
+        f"Put {names}{plain} into ROOT/{card.name}/, "
         "where ROOT is --data-dir, $XRBENCH_DATA, "
         "the repository's datasets/, ~/.cache/xrbench or /usr/share/datasets.",
     ]
