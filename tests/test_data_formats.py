@@ -38,7 +38,8 @@ from toolkit.data import (
 from toolkit.data import formats as formats_module
 from toolkit.data.formats import DataFormat, SplitArrays, get_format
 
-pytestmark = pytest.mark.usefixtures("isolated_data_env")
+# numpy and the standard library only (the end-to-end test skips without torch/scikit-learn).
+pytestmark = [pytest.mark.usefixtures("isolated_data_env"), pytest.mark.standalone]
 
 CIFAR_CLASSES = get_card("cifar-10").classes
 PER_BATCH = 4  # 5 training batches of 4 records, 10 test records: every class in the test set

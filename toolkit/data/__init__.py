@@ -2,7 +2,8 @@
 
 Imports only numpy and the standard library (pillow for folder datasets,
 scikit-learn for `digits`, both lazily), so the harness can use it without
-the training stack.
+the training stack. Each file format is one module (idx, cifar_binary, npz)
+registered in `formats`; a card names its format.
 
 Example:
     >>> from toolkit.data import load_dataset, balanced_subset
@@ -19,6 +20,7 @@ from .fetch import (
     locate_files,
     search_roots,
 )
+from .formats import DataFormat, SplitArrays, get_format, register_format
 from .idx import DataFileError, md5_of_content, md5_of_file, read_idx
 from .load import Dataset, dataset_status, load_dataset
 from .splits import balanced_subset, train_val_split
@@ -27,21 +29,25 @@ __all__ = [
     "CATALOG",
     "DIGITS_CARD",
     "DataFileError",
+    "DataFormat",
     "Dataset",
     "DatasetCard",
     "DownloadError",
     "DownloadLimits",
+    "SplitArrays",
     "balanced_subset",
     "dataset_names",
     "dataset_status",
     "download",
     "download_root",
     "get_card",
+    "get_format",
     "load_dataset",
     "locate_files",
     "md5_of_content",
     "md5_of_file",
     "read_idx",
+    "register_format",
     "search_roots",
     "train_val_split",
 ]
