@@ -406,6 +406,18 @@ def _study_epilog() -> str:
     return "\n".join(lines)
 
 
+#: The `study` parser's epilog until `study --help` is printed: listing the studies imports
+#: them, and they import torch, which every other command (and plain --help) must not pay for.
+STUDY_EPILOG_MARK = "<the studies and profiles, listed when `xrbench study --help` prints>"
+
+
+class _StudyHelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Puts the list of studies into the help text only when that help is formatted."""
+
+    def add_text(self, text: str | None) -> None:
+        super().add_text(_study_epilog() if text == STUDY_EPILOG_MARK else text)
+
+
 def _add_study_parsers(sub) -> None:
     study = sub.add_parser(
         "study",
@@ -413,8 +425,8 @@ def _add_study_parsers(sub) -> None:
         description="Run one study, a comma-separated list, or 'all'. Every model a study "
         "trains is exported to ONNX and its accuracy and latency come from the ONNX file, "
         "through the same harness as `xrbench run`.",
-        epilog=_study_epilog(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=STUDY_EPILOG_MARK,
+        formatter_class=_StudyHelpFormatter,
     )
     study.add_argument("studies", metavar="NAME", help="a study, NAME,NAME,... or 'all'")
     study.add_argument(
