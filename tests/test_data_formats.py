@@ -240,6 +240,14 @@ class TestRegistry:
         assert retina.md5_gz == {"retinamnist.npz": "bd4c0672f1bba3e3a89f0e4e876791e4"}
         assert len(retina.classes) == 5 and len(cifar.classes) == 10
 
+    def test_real_cifar_batches_must_be_exactly_10000_records(self):
+        """30,730,000 bytes per batch member: the size the dataset page gives."""
+        from toolkit.data.cifar_binary import _batch_records, _record_size
+
+        card = get_card("cifar-10")
+        assert _record_size(card) == 3073
+        assert set(_batch_records(card).values()) == {10000} and len(_batch_records(card)) == 6
+
     def test_download_caps_admit_the_real_files(self):
         """The caps come from the formats' content bounds; the real files are below them.
 
