@@ -11,11 +11,9 @@ import pytest
 
 pytest.importorskip("torch", reason="Section lives in toolkit.studies")
 pytest.importorskip("reportlab")
-matplotlib = pytest.importorskip("matplotlib")
-matplotlib.use("Agg")
+pytest.importorskip("matplotlib")
 
-import matplotlib.pyplot as plt  # noqa: E402
-
+from toolkit.plots import plt  # noqa: E402  (the one place that sets the Agg backend)
 from toolkit.report import build_report, load_run  # noqa: E402
 from toolkit.report.format import MAX_ROWS, format_cell  # noqa: E402
 from toolkit.studies.context import Section  # noqa: E402

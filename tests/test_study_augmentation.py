@@ -13,7 +13,7 @@ from toolkit.studies.augmentation import SETTINGS  # noqa: E402
 
 
 def _check(section, folder, data):
-    trained = SETTINGS["tiny"]["trained"]
+    trained = SETTINGS["tiny"].trained
     rows = read_csv(folder / "accuracy.csv")
     assert [r["augmentation"] for r in rows] == ["none", *trained]
     base = float(rows[0]["accuracy"])

@@ -8,6 +8,7 @@ from tests.conftest import read_csv
 
 pytest.importorskip("torch", reason="the studies train models")
 
+from toolkit.studies.ablation import SETTINGS as SETTINGS_ABLATION  # noqa: E402
 from toolkit.studies.compare import SETTINGS  # noqa: E402
 
 
@@ -34,26 +35,37 @@ def _check_models_table(rows: list[dict], expected: list[str]) -> None:
 
 
 @pytest.mark.parametrize("fixture", ["digits_data", "colour_data"])
-def test_compare_tables_and_figures(fixture, request, tmp_path, run_tiny_study):
+def test_compare_tables_and_figures(fixture, request, tmp_path, monkeypatch):
+    """compare, then the ablation in the same context (as `study all` runs them): the
+    ablation's reference CNN is compare's, so the CNN study trains only its variants."""
+    from tests.test_study_ablation import check_ablation, run_in
+    from toolkit.studies.context import StudyContext
+    from toolkit.studies.profiles import get_profile
+
     data = request.getfixturevalue(fixture)
-    section = run_tiny_study("compare", data, tmp_path)
+    ctx = StudyContext(data, get_profile("tiny"), tmp_path, progress=False)
+    section = run_in(ctx, "compare")
     folder = tmp_path / "studies" / "compare"
-    models = SETTINGS["tiny"]["models"]
+    models = list(SETTINGS["tiny"].models)
     _check_models_table(read_csv(folder / "models.csv"), models)
     per_class = read_csv(folder / "per_class_f1.csv")
     assert sorted(r["model"] for r in per_class) == sorted(models)
     assert list(per_class[0]) == ["model", *data.class_names]
     assert all(0 <= float(v) <= 1 for r in per_class for k, v in r.items() if k != "model")
-    cnn = read_csv(folder / "cnn_study.csv")
-    assert len(cnn) == 1 + len(SETTINGS["tiny"]["cnn_variants"])
-    assert cnn[0]["variant"] == "default cnn" and float(cnn[0]["delta_points"]) == 0
-    for r in cnn:
-        delta = (float(r["accuracy"]) - float(cnn[0]["accuracy"])) * 100
-        assert float(r["delta_points"]) == pytest.approx(delta)
     figures = {f["file"] for f in section["figures"]}
-    assert {"accuracy.png", "confusion_matrices.png", "cnn_study.png"} <= figures
+    assert {"accuracy.png", "confusion_matrices.png"} <= figures
     assert "accuracy_vs_latency.png" in figures and "latency_per_runtime.png" in figures
     assert section["headline"]
+    import toolkit.train
+
+    trained, train_model = [], toolkit.train.train_model
+    monkeypatch.setattr(
+        toolkit.train,
+        "train_model",
+        lambda spec, **kw: trained.append(spec) or train_model(spec, **kw),
+    )
+    check_ablation(run_in(ctx, "ablation"), tmp_path / "studies" / "ablation")
+    assert len(trained) == len(SETTINGS_ABLATION["tiny"].variants)  # not the reference again
 
 
 def test_fastest_near_best_picks_the_fastest_within_one_point():
@@ -68,11 +80,3 @@ def test_fastest_near_best_picks_the_fastest_within_one_point():
     results = {"best": model(0.99, 5.0), "near": model(0.985, 1.0), "far": model(0.97, 0.1)}
     assert fastest_near_best(results, 1)[0] == "near"
     assert fastest_near_best(results, 256) is None
-
-
-def test_change_phrase_follows_the_sign():
-    from toolkit.studies.compare import change_phrase
-
-    assert change_phrase(0.5) == "raised accuracy by 0.50 points"
-    assert change_phrase(-1.25) == "lowered accuracy by 1.25 points"
-    assert change_phrase(0.0) == "left accuracy unchanged"

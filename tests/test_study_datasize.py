@@ -36,8 +36,8 @@ def test_points_are_ordered_by_size_and_sizes_are_as_asked(digits_run, digits_da
     settings = study.SETTINGS["tiny"]
     points = read_csv(folder / "learning_curves.csv")
     n_classes, n_train = digits_data.num_classes, len(digits_data.x_train)
-    expected = [n_train if s is None else (s // n_classes) * n_classes for s in settings["sizes"]]
-    for family in settings["families"]:
+    expected = [n_train if s is None else (s // n_classes) * n_classes for s in settings.sizes]
+    for family in settings.families:
         sizes = [int(p["train_size"]) for p in points if p["family"] == family]
         assert sizes == sorted(sizes) == expected
         tests = [int(p["test_size"]) for p in points if p["family"] == family]
@@ -52,7 +52,7 @@ def test_error_bars_are_the_seed_spread(digits_run):
     _, folder = digits_run
     runs = read_csv(folder / "runs.csv")
     points = read_csv(folder / "learning_curves.csv")
-    seeds = study.SETTINGS["tiny"]["seeds"]
+    seeds = study.SETTINGS["tiny"].seeds
     assert len(runs) == seeds * len(points)
     for p in points:
         group = [

@@ -17,14 +17,14 @@ def test_errors_overlap_matches_error_sets(fixture, request, tmp_path, run_tiny_
     data = request.getfixturevalue(fixture)
     section = run_tiny_study("errors", data, tmp_path)
     folder = tmp_path / "studies" / "errors"
-    models = SETTINGS["tiny"]["models"]
+    models = SETTINGS["tiny"].models
     wrongly = read_csv(folder / "misclassified.csv")
     errors = {m: {r["test_index"] for r in wrongly if r[m] != r["true"]} for m in models}
     for r in wrongly:
         assert int(r["models_wrong"]) == sum(r[m] != r["true"] for m in models) >= 1
     intersection = {r["model"]: r for r in read_csv(folder / "error_intersection.csv")}
     jaccard = {r["model"]: r for r in read_csv(folder / "error_jaccard.csv")}
-    assert list(intersection) == models
+    assert list(intersection) == list(models)
     for a in models:
         for b in models:
             assert int(intersection[a][b]) == len(errors[a] & errors[b]), (a, b)

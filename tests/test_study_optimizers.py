@@ -35,10 +35,10 @@ def test_every_optimizer_and_rate_ran_with_curves(digits_run):
     settings = study.SETTINGS["tiny"]
     grid = read_csv(folder / "grid.csv")
     assert [(r["optimizer"], float(r["lr"])) for r in grid] == [
-        (o, lr) for o in study.OPTIMIZERS for lr in settings["lrs"]
+        (o, lr) for o in study.OPTIMIZERS for lr in settings.lrs
     ]
     curves = read_csv(folder / "curves.csv")
-    every = settings["log_every"]
+    every = settings.log_every
     for row in grid:
         curve = curve_of(curves, row, "grid")
         steps = [int(c["step"]) for c in curve]
@@ -47,7 +47,7 @@ def test_every_optimizer_and_rate_ran_with_curves(digits_run):
         assert all(0 <= float(c["train_accuracy"]) <= 1 for c in curve)
         assert all(float(c["train_loss"]) > 0 for c in curve)
         reached = [
-            int(c["step"]) for c in curve if float(c["train_accuracy"]) >= settings["target"]
+            int(c["step"]) for c in curve if float(c["train_accuracy"]) >= settings.target
         ]
         assert (str(reached[0]) if reached else "") == row["batches_to_target"]
         if row["status"] == "diverged":
@@ -61,14 +61,14 @@ def test_schedules_follow_their_rules(digits_run):
     rows = read_csv(folder / "schedules.csv")
     assert [r["schedule"] for r in rows] == list(study.SCHEDULES)
     curves = read_csv(folder / "curves.csv")
-    run = study.SETTINGS["tiny"]["schedule_run"]
+    run = study.SETTINGS["tiny"].schedule_run
     rates = {
         r["schedule"]: [float(c["lr_now"]) for c in curve_of(curves, r, "schedules")] for r in rows
     }
     assert rates["none"] == pytest.approx([run["lr"]] * len(rates["none"]))
     assert rates["cosine"] == sorted(rates["cosine"], reverse=True)
     assert rates["cosine"][-1] < run["lr"] / 10
-    knobs = study.SETTINGS["tiny"]["schedule_knobs"]
+    knobs = study.SETTINGS["tiny"].schedule_knobs
     # tiny decays once per epoch under all three: step every epoch, milestones 1 and 2
     assert knobs["step_size"] == 1 and tuple(knobs["milestones"]) == (1, 2)
     for name in ("step", "exponential", "multistep"):
@@ -134,5 +134,5 @@ def test_runs_on_colour_data(colour_data, run_tiny_study, tmp_path):
     with single_threaded():
         section = run_tiny_study("optimizers", colour_data, tmp_path)
     grid = read_csv(tmp_path / "studies" / "optimizers" / "grid.csv")
-    assert len(grid) == len(study.OPTIMIZERS) * len(study.SETTINGS["tiny"]["lrs"])
+    assert len(grid) == len(study.OPTIMIZERS) * len(study.SETTINGS["tiny"].lrs)
     assert json.dumps(section["findings"])

@@ -35,14 +35,14 @@ def test_sweeps_hold_the_settings_asked(digits_run):
     def sweep(name):
         return [r for r in rows if r["sweep"] == name]
 
-    assert [float(r["x"]) for r in sweep("L2 (weight_decay)")] == sorted(settings["l2"])
-    assert [float(r["x"]) for r in sweep("L1 (l1)")] == sorted(settings["l1"])
+    assert [float(r["x"]) for r in sweep("L2 (weight_decay)")] == sorted(settings.l2)
+    assert [float(r["x"]) for r in sweep("L1 (l1)")] == sorted(settings.l1)
     assert sorted(float(r["x"]) for r in sweep("logistic regression 1/C")) == pytest.approx(
-        sorted(1 / c for c in settings["lr_C"])
+        sorted(1 / c for c in settings.lr_C)
     )
-    assert len(sweep("dropout")) == len(settings["dropout"])
+    assert len(sweep("dropout")) == len(settings.dropout)
     complexity = sweep("complexity")
-    assert len(complexity) == len(settings["complexity"])
+    assert len(complexity) == len(settings.complexity)
     parameters = [int(r["parameters"]) for r in complexity]
     assert parameters == sorted(parameters) and parameters[0] > 0
     # the unregularised MLP is one model shared by the L2, L1 and dropout sweeps

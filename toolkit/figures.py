@@ -44,10 +44,9 @@ def pareto_figure(run_dir: str | Path, runtime: str = "ort-cpu", batch_size: int
     Raises:
         ValueError: the run has no accuracy and latency for that runtime and batch size.
     """
-    import matplotlib
+    from toolkit import plots
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = plots.plt
 
     run_dir = Path(run_dir)
     points = pareto_points(run_dir, runtime, str(batch_size))

@@ -3,8 +3,11 @@
 A study is a plain function ``(ctx, section) -> None`` registered with :func:`register_study`;
 it draws data with ``ctx.split``, gets every number about a model from ``ctx.measure`` (train,
 export, evaluate the ONNX file with the harness), and writes tables, figures and findings to
-its ``section``. Adding a study means adding one decorated function in a module imported
-below.
+its ``section``. A study module keeps its settings as a frozen dataclass with one instance
+per profile (:class:`toolkit.studies.profiles.PerProfile`), computes its tables apart from
+drawing them (figures go through :mod:`toolkit.plots`) and builds its findings from the
+tables; 'weights' is the example to copy. Adding a study means adding one module with one
+decorated function and naming it in STUDY_MODULES below.
 """
 
 from __future__ import annotations
@@ -63,11 +66,13 @@ STUDY_MODULES = (
     "embedding",
     "augmentation",
     "compare",
+    "ablation",
     "datasize",
     "regularization",
     "optimizers",
     "errors",
     "clustering",
+    "weights",
 )
 for _module in STUDY_MODULES:  # each module registers its studies on import
     importlib.import_module(f"{__name__}.{_module}")

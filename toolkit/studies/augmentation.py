@@ -15,6 +15,8 @@ to every image (p = 1), to show its effect.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from toolkit.data import balanced_subset
@@ -26,37 +28,56 @@ from toolkit.data.augment import (
 )
 from toolkit.studies import register_study
 from toolkit.studies.context import Measured, Section, Split, StudyContext, rounded
-from toolkit.studies.embedding import embed, scatter_by_class
+from toolkit.studies.embedding import embed
+from toolkit.studies.profiles import PerProfile
 
-SETTINGS = {
-    "tiny": {
-        "model": "lenet5",
-        "train_size": None,
-        "test_size": None,
-        "epochs": 4,
-        "trained": ["hflip", "rotation"],
-        "map_per_class": 5,
-        "tsne_iter": 500,
-    },
-    "quick": {
-        "model": "lenet5",
-        "train_size": 5000,
-        "test_size": 2000,
-        "epochs": 4,
-        "trained": None,  # every registered augmentation
-        "map_per_class": 25,
-        "tsne_iter": 500,
-    },
-    "full": {
-        "model": "lenet5",
-        "train_size": None,
-        "test_size": None,
-        "epochs": 10,
-        "trained": None,
-        "map_per_class": 100,
-        "tsne_iter": 1000,
-    },
-}
+
+@dataclass(frozen=True)
+class AugmentationSettings:
+    """The 'augmentation' study's settings on one profile (one instance per profile below).
+
+    ``trained`` names the augmentations a model is trained with (None: every registered one);
+    sizes of None take the profile's.
+    """
+
+    model: str
+    train_size: int | None
+    test_size: int | None
+    epochs: int
+    trained: tuple[str, ...] | None
+    map_per_class: int
+    tsne_iter: int
+
+
+SETTINGS: PerProfile[AugmentationSettings] = PerProfile(
+    tiny=AugmentationSettings(
+        model="lenet5",
+        train_size=None,
+        test_size=None,
+        epochs=4,
+        trained=("hflip", "rotation"),
+        map_per_class=5,
+        tsne_iter=500,
+    ),
+    quick=AugmentationSettings(
+        model="lenet5",
+        train_size=5000,
+        test_size=2000,
+        epochs=4,
+        trained=None,
+        map_per_class=25,
+        tsne_iter=500,
+    ),
+    full=AugmentationSettings(
+        model="lenet5",
+        train_size=None,
+        test_size=None,
+        epochs=10,
+        trained=None,
+        map_per_class=100,
+        tsne_iter=1000,
+    ),
+)
 
 NONE = "none"
 FLIPS = ("hflip", "vflip")
@@ -66,10 +87,10 @@ FLIPS = ("hflip", "vflip")
 def augmentation(ctx: StudyContext, section: Section) -> None:
     """Noise, flips, crop, rotation, erasing and elastic: sample grids, a shared map of the
     augmented sets, and the test accuracy of a CNN trained with each vs without."""
-    settings = ctx.settings(SETTINGS)
+    settings = SETTINGS.of(ctx)
     names = list_augmentations()
-    trained_with = settings["trained"] or names
-    split = ctx.split(settings["train_size"], settings["test_size"])
+    trained_with = settings.trained or names
+    split = ctx.split(settings.train_size, settings.test_size)
     section.figure(
         "samples",
         samples_figure(split, names, ctx.class_names, ctx.seed),
@@ -81,12 +102,12 @@ def augmentation(ctx: StudyContext, section: Section) -> None:
     for name in trained_with:
         results[name] = _measure(ctx, settings, split, name)
     rows = accuracy_rows(results, ctx.class_names)
-    model = settings["model"]
+    model = settings.model
     section.table(
         "accuracy",
         rows,
         f"Test accuracy of '{model}' ({len(split.x_test):,} test images, ONNX file, 95% Wilson "
-        f"interval) trained {settings['epochs']} epochs on {split.describe()} with each "
+        f"interval) trained {settings.epochs} epochs on {split.describe()} with each "
         "augmentation vs without (same seed, split and epochs); deltas in points (percentage "
         "points of accuracy or recall) against no augmentation.",
     )
@@ -104,17 +125,19 @@ def augmentation(ctx: StudyContext, section: Section) -> None:
             "Change in per-class test recall against no augmentation (points): red classes "
             "lost recall with that augmentation, blue ones gained.",
         )
-    _findings(section, rows, results, ctx.class_names, model, settings["epochs"])
+    _findings(section, rows, results, ctx.class_names, model, settings.epochs)
     _map_finding(section, neighbours)
 
 
-def _measure(ctx: StudyContext, settings: dict, split: Split, name: str | None) -> Measured:
+def _measure(
+    ctx: StudyContext, settings: AugmentationSettings, split: Split, name: str | None
+) -> Measured:
     """Train, export and evaluate the study's CNN with augmentation ``name`` (None: without)."""
     return ctx.measure(
-        settings["model"],
+        settings.model,
         split,
         tag=f"aug={name or NONE}",
-        train_options={"epochs": settings["epochs"]},
+        train_options={"epochs": settings.epochs},
         augment=augment_hook(name) if name else None,
         augment_name=name or "",
     )
@@ -140,10 +163,7 @@ def augmented_sets(images: np.ndarray, names: list[str], seed: int) -> dict[str,
 
 def samples_figure(split: Split, names: list[str], class_names, seed: int):
     """Rows: original and each augmentation; columns: one test image per class."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from toolkit.plots import plt
 
     images, labels = one_per_class(split.x_test, split.y_test, len(class_names))
     sets = augmented_sets(images, names, seed)
@@ -174,15 +194,17 @@ def samples_figure(split: Split, names: list[str], class_names, seed: int):
 
 
 def _shared_map(
-    ctx: StudyContext, section: Section, split: Split, names: list[str], settings: dict
+    ctx: StudyContext,
+    section: Section,
+    split: Split,
+    names: list[str],
+    settings: AugmentationSettings,
 ) -> list[dict]:
     """One t-SNE of the clean subset and all its augmented copies; a panel per set."""
-    per_class = min(settings["map_per_class"], int(np.bincount(split.y_test).min()))
+    per_class = min(settings.map_per_class, int(np.bincount(split.y_test).min()))
     images, labels = balanced_subset(split.x_test, split.y_test, per_class, ctx.seed)
     sets = augmented_sets(images, names, ctx.seed)
-    xy = embed(
-        np.concatenate(list(sets.values())), "tsne", ctx.seed, max_iter=settings["tsne_iter"]
-    )
+    xy = embed(np.concatenate(list(sets.values())), "tsne", ctx.seed, max_iter=settings.tsne_iter)
     parts = dict(zip(sets, np.split(xy, len(sets)), strict=True))
     rows = map_rows(parts, labels, ctx.seed)
     section.table(
@@ -224,12 +246,7 @@ def map_rows(parts: dict[str, np.ndarray], labels: np.ndarray, seed: int) -> lis
 
 def shared_map_figure(parts: dict[str, np.ndarray], labels: np.ndarray, class_names, rows):
     """A panel per set: that set by class, the rest of the map in light grey."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from toolkit.studies.embedding import class_legend
+    from toolkit.plots import class_legend, plt, scatter_by_class
 
     scores = {r["set"]: r["knn_accuracy_vs_clean"] for r in rows}
     everything = np.concatenate(list(parts.values()))
@@ -279,10 +296,7 @@ def accuracy_rows(results: dict[str, Measured], class_names) -> list[dict]:
 
 def delta_figure(rows: list[dict], model: str):
     """Bars of the accuracy change per augmentation, with intervals."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from toolkit.plots import plt
 
     base = rows[0]
     done = [r for r in rows[1:] if r["delta_points"] is not None]
@@ -320,10 +334,7 @@ def delta_figure(rows: list[dict], model: str):
 
 def recall_delta_figure(rows: list[dict], class_names):
     """Heat map: augmentation x class, the change in recall (points)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from toolkit.plots import plt
 
     done = [r for r in rows[1:] if r["delta_points"] is not None]
     grid = np.array([[r[f"recall_delta_{c}"] for c in class_names] for r in done])

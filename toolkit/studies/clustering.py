@@ -17,12 +17,23 @@ from toolkit.studies import register_study
 from toolkit.studies.compare import measure_zoo_model, zoo_spec
 from toolkit.studies.context import Section, StudyContext
 from toolkit.studies.embedding import pixels
+from toolkit.studies.profiles import PerProfile
 
-SETTINGS = {
-    "tiny": {"model": "cnn", "points": 150, "pca": 10},
-    "quick": {"model": "cnn", "points": 2000, "pca": 50},
-    "full": {"model": "cnn", "points": 5000, "pca": 50},
-}
+
+@dataclass(frozen=True)
+class ClusteringSettings:
+    """The 'clustering' study's settings on one profile (one instance per profile below)."""
+
+    model: str
+    points: int
+    pca: int
+
+
+SETTINGS: PerProfile[ClusteringSettings] = PerProfile(
+    tiny=ClusteringSettings(model="cnn", points=150, pca=10),
+    quick=ClusteringSettings(model="cnn", points=2000, pca=50),
+    full=ClusteringSettings(model="cnn", points=5000, pca=50),
+)
 
 #: The clustering methods, by the name shown in tables and legends.
 METHODS = ("k-means", "Gaussian mixture", "agglomerative (Ward)")
@@ -45,25 +56,23 @@ def clustering(ctx: StudyContext, section: Section) -> None:
     The clustering runs on one BLAS/OpenMP thread: on a busy 2-core machine PCA and the
     Gaussian mixture ran 2-3x faster on one thread than on two (threads waiting on each other).
     """
-    import matplotlib
     from threadpoolctl import threadpool_limits
 
-    matplotlib.use("Agg")
-    settings = ctx.settings(SETTINGS)
+    settings = SETTINGS.of(ctx)
     split = ctx.split()
-    spec = zoo_spec(ctx, settings["model"])
+    spec = zoo_spec(ctx, settings.model)
     measured = measure_zoo_model(ctx, spec, split)  # compare's CNN, when compare ran first
     if not measured.ok:
         raise RuntimeError(f"{spec} diverged; there are no activations to cluster.")
     chosen = np.random.default_rng(ctx.seed).choice(
-        len(split.x_test), min(settings["points"], len(split.x_test)), replace=False
+        len(split.x_test), min(settings.points, len(split.x_test)), replace=False
     )
     images, labels = split.x_test[np.sort(chosen)], split.y_test[np.sort(chosen)]
     layers = [Layer("raw pixels", pixels(images), int(np.prod(images.shape[1:])))]
     layers += layer_activations(measured.trained.model, images)
     with threadpool_limits(limits=1):
         rows, assignments = score_layers(
-            layers, labels, ctx.data.num_classes, settings["pca"], ctx.seed, ctx.log
+            layers, labels, ctx.data.num_classes, settings.pca, ctx.seed, ctx.log
         )
     section.table(
         "clustering_scores",
@@ -71,7 +80,7 @@ def clustering(ctx: StudyContext, section: Section) -> None:
         f"ARI and NMI of each clustering against the true labels on {len(labels):,} test "
         f"images, per feature set: raw pixels (scaled to [0, 1]) and each layer of the CNN "
         f"({spec}, test accuracy {measured.accuracy:.2%} from its ONNX file); features "
-        f"flattened (dims), then PCA to at most {settings['pca']} dimensions (pca_dims).",
+        f"flattened (dims), then PCA to at most {settings.pca} dimensions (pca_dims).",
     )
     section.figure(
         "clustering_curve",
@@ -91,7 +100,7 @@ def clustering(ctx: StudyContext, section: Section) -> None:
         "ordered by the class they hold most of.",
     )
     section.note(
-        f"Every feature set, raw pixels included, is reduced with PCA to {settings['pca']} "
+        f"Every feature set, raw pixels included, is reduced with PCA to {settings.pca} "
         "dimensions before clustering (a layer with fewer dimensions is only centred)."
     )
     _findings(section, rows, len(labels))
@@ -235,7 +244,7 @@ def score_row(
 
 def curve_figure(rows: list[dict], layer_names: list[str]):
     """ARI and NMI per layer, one line per method."""
-    import matplotlib.pyplot as plt
+    from toolkit.plots import plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), sharex=True)
     colours = plt.get_cmap("tab10").colors
@@ -265,8 +274,9 @@ def contingency_figure(
 ):
     """Row-normalised class x cluster table as a heatmap, clusters in the order of the class
     they hold most of."""
-    import matplotlib.pyplot as plt
     from sklearn.metrics.cluster import contingency_matrix
+
+    from toolkit.plots import plt
 
     table = contingency_matrix(labels, assigned).astype(float)
     order = np.argsort(np.argmax(table, axis=0), kind="stable")

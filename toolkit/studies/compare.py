@@ -1,5 +1,5 @@
-"""Study 'compare': every zoo model on one split, then a CNN study of depth, width, structure
-and hyperparameters.
+"""Study 'compare': every zoo model on one split (the CNN ablation is its own study,
+'ablation', on the same split and models).
 
 Every number comes from the exported ONNX file, measured by the shared harness
 (:meth:`toolkit.studies.context.StudyContext.measure`): accuracy on ort-cpu, latency on every
@@ -10,73 +10,51 @@ these models instead of training them again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-import numpy as np
+from dataclasses import dataclass
 
 from toolkit.models import get_model, list_models
 from toolkit.studies import register_study
 from toolkit.studies.context import Measured, Section, Split, StudyContext
+from toolkit.studies.profiles import PerProfile
 
 #: Accuracy points within which a model counts as "as good as the best" in the findings.
 NEAR_BEST_POINTS = 1.0
 
-# A CNN variant: (group, label, spec, training options). The group's reference is the zoo's
-# default "cnn", measured once and shown in every group.
-_BASE = "cnn"
-_FULL_VARIANTS = [
-    ("depth", "stages=1", "cnn:stages=1", {}),
-    ("depth", "stages=2", "cnn:stages=2", {}),
-    ("depth", "stages=4", "cnn:stages=4", {}),
-    ("width", "width=8", "cnn:width=8", {}),
-    ("width", "width=16", "cnn:width=16", {}),
-    ("width", "width=64", "cnn:width=64", {}),
-    ("structure", "avg pooling", "cnn:pool=avg", {}),
-    ("structure", "no batch norm", "cnn:bn=0", {}),
-    ("structure", "GAP head", "cnn:head=gap", {}),
-    ("structure", "5x5 kernels", "cnn:kernel=5", {}),
-    ("structure", "2 convs per stage", "cnn:convs=2", {}),
-    ("hyperparameters", "dropout=0", "cnn:dropout=0.0", {}),
-    ("hyperparameters", "dropout=0.5", "cnn:dropout=0.5", {}),
-    ("hyperparameters", "lr=0.01", _BASE, {"lr": 0.01}),
-    ("hyperparameters", "lr=0.0001", _BASE, {"lr": 0.0001}),
-]
-# quick: the cheaper half of the variants, one or more per group, to stay within its budget
-_QUICK_LABELS = {"stages=1", "width=8", "avg pooling", "no batch norm", "GAP head"}
-_QUICK_LABELS |= {"dropout=0", "lr=0.01"}
-_QUICK_VARIANTS = [v for v in _FULL_VARIANTS if v[1] in _QUICK_LABELS]
 
-SETTINGS = {
-    "tiny": {
-        "models": ["lr", "dt", "gnb", "cnn"],
-        "knobs": {},
-        "batch_sizes": [1, 8],
-        "cnn_variants": [
-            ("depth", "stages=1", "cnn:stages=1", {}),
-            ("hyperparameters", "lr=0.01", _BASE, {"lr": 0.01}),
-        ],
-        "matrices": 4,
-    },
-    "quick": {
-        "models": None,  # the whole zoo
-        "knobs": {
-            "rf": "n_estimators=50",
-            "extra_trees": "n_estimators=50",
-            "hgb": "max_iter=30",
-            "sk_mlp": "max_iter=15",
-        },
-        "batch_sizes": [1, 256],
-        "cnn_variants": _QUICK_VARIANTS,
-        "matrices": 8,
-    },
-    "full": {
-        "models": None,
-        "knobs": {},
-        "batch_sizes": [1, 256],
-        "cnn_variants": _FULL_VARIANTS,
-        "matrices": 8,
-    },
-}
+@dataclass(frozen=True)
+class CompareSettings:
+    """What the comparison trains on one profile.
+
+    Attributes:
+        models: zoo names to compare; None: the whole zoo.
+        knobs: lighter knobs per zoo name ("n_estimators=50") to fit a profile's budget.
+        batch_sizes: batch sizes whose latency is timed, on every runtime available.
+        matrices: confusion matrices drawn at most (the best and the worst models).
+    """
+
+    models: tuple[str, ...] | None
+    knobs: tuple[tuple[str, str], ...] = ()
+    batch_sizes: tuple[int, ...] = (1, 256)
+    matrices: int = 8
+
+    def knob(self, name: str) -> str:
+        """The lighter knobs of zoo model ``name`` on this profile ('' for its defaults)."""
+        return dict(self.knobs).get(name, "")
+
+
+SETTINGS: PerProfile[CompareSettings] = PerProfile(
+    tiny=CompareSettings(models=("lr", "dt", "gnb", "cnn"), batch_sizes=(1, 8), matrices=4),
+    quick=CompareSettings(
+        models=None,  # the whole zoo
+        knobs=(
+            ("rf", "n_estimators=50"),
+            ("extra_trees", "n_estimators=50"),
+            ("hgb", "max_iter=30"),
+            ("sk_mlp", "max_iter=15"),
+        ),
+    ),
+    full=CompareSettings(models=None),
+)
 
 
 # --- the shared way to measure a zoo model (the 'errors' study uses it too) ----------------
@@ -85,7 +63,7 @@ SETTINGS = {
 def zoo_spec(ctx: StudyContext, name: str) -> str:
     """The spec this study trains for zoo model ``name`` on this profile (default knobs, or
     the profile's lighter ones, e.g. 'rf:n_estimators=50' on quick)."""
-    knobs = ctx.settings(SETTINGS)["knobs"].get(name, "")
+    knobs = SETTINGS.of(ctx).knob(name)
     return f"{name}:{knobs}" if knobs else name
 
 
@@ -99,7 +77,7 @@ def measure_zoo_model(ctx: StudyContext, spec: str, split: Split, **kwargs) -> M
     return ctx.measure(
         spec,
         split,
-        batch_sizes=tuple(ctx.settings(SETTINGS)["batch_sizes"]),
+        batch_sizes=SETTINGS.of(ctx).batch_sizes,
         runtimes=tuple(available_runtimes()),
         keep_trained=True,
         **kwargs,
@@ -109,24 +87,12 @@ def measure_zoo_model(ctx: StudyContext, spec: str, split: Split, **kwargs) -> M
 # --- the study ---------------------------------------------------------------------------------
 
 
-@dataclass
-class Variant:
-    """One CNN of the CNN study and its measurement."""
-
-    group: str
-    label: str
-    spec: str
-    options: dict = field(default_factory=dict)
-    measured: Measured | None = None
-
-
 @register_study("compare", "Model comparison")
 def compare(ctx: StudyContext, section: Section) -> None:
-    """Every zoo model on one split (accuracy with CI, F1, cost, latency per runtime), then
-    a CNN study of depth, width, structure and hyperparameters."""
-    settings = ctx.settings(SETTINGS)
+    """Every zoo model on one split: accuracy with CI, F1, cost, latency per runtime."""
+    settings = SETTINGS.of(ctx)
     split = ctx.split()
-    names = settings["models"] or list_models()
+    names = settings.models or list_models()
     results = {}
     for name in names:
         result = measure_zoo_model(ctx, zoo_spec(ctx, name), split)
@@ -138,33 +104,26 @@ def compare(ctx: StudyContext, section: Section) -> None:
         raise RuntimeError("No model trained to a usable state; nothing to compare.")
     _note_settings(ctx, section, settings, split, results)
     _write_model_tables(ctx, section, results, split)
-    _write_model_figures(ctx, section, results, split, settings["matrices"])
+    _write_model_figures(ctx, section, results, split, settings.matrices)
     _model_findings(section, results, split)
-    variants = _run_cnn_study(ctx, settings, split)
-    _write_cnn_outputs(ctx, section, variants, split)
-    if len(settings["cnn_variants"]) < len(_FULL_VARIANTS):
-        section.note(
-            f"Profile '{ctx.profile.name}' runs {len(settings['cnn_variants'])} of the CNN "
-            f"study's {len(_FULL_VARIANTS)} variants; the full profile runs them all."
-        )
 
 
 def _note_settings(
     ctx: StudyContext,
     section: Section,
-    settings: dict,
+    settings: CompareSettings,
     split: Split,
     results: dict[str, Measured],
 ) -> None:
-    if settings["knobs"]:
-        lighter = ", ".join(f"{n}: {k}" for n, k in settings["knobs"].items())
+    if settings.knobs:
+        lighter = ", ".join(f"{n}: {k}" for n, k in settings.knobs)
         section.note(
             f"Profile '{ctx.profile.name}' trains some models with lighter knobs to stay in "
             f"its time budget ({lighter}); the full profile uses the zoo's defaults."
         )
     runtimes = sorted({rt for r in results.values() for rt in r.latency_by_runtime})
     section.note(
-        f"Models trained on {split.describe()}, {_epochs(ctx)} for the PyTorch "
+        f"Models trained on {split.describe()}, {epochs_text(ctx)} for the PyTorch "
         f"ones. Accuracy is the ONNX file's on ort-cpu; latency (p50 of timed calls after "
         f"warm-up, {ctx.threads} threads) on {', '.join(runtimes)}."
     )
@@ -241,13 +200,6 @@ def _write_model_tables(
 # --- figures -----------------------------------------------------------------------------------
 
 
-def _framework_colours() -> dict[str, str]:
-    import matplotlib.pyplot as plt
-
-    tab10 = plt.get_cmap("tab10").colors
-    return {"sklearn": tab10[0], "torch": tab10[1]}
-
-
 def _write_model_figures(
     ctx: StudyContext,
     section: Section,
@@ -255,9 +207,6 @@ def _write_model_figures(
     split: Split,
     matrices: int,
 ) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
     section.figure(
         "accuracy",
         accuracy_bars(results),
@@ -292,48 +241,41 @@ def _sorted_by_accuracy(results: dict[str, Measured]) -> list[tuple[str, Measure
     return sorted(results.items(), key=lambda item: -item[1].accuracy)
 
 
+def _colours(results: dict[str, Measured]) -> dict:
+    from toolkit import plots
+
+    return plots.framework_colours([get_model(n).framework for n in results])
+
+
 def accuracy_bars(results: dict[str, Measured]):
     """Horizontal bars of accuracy with CI error bars, best on top."""
-    import matplotlib.pyplot as plt
+    from toolkit import plots
 
     ordered = _sorted_by_accuracy(results)[::-1]
-    colours = _framework_colours()
-    fig, ax = plt.subplots(figsize=(8, 0.32 * len(ordered) + 1.2))
-    acc = np.array([r.accuracy for _, r in ordered]) * 100
-    low = np.array([r.quality["accuracy_ci_low"] for _, r in ordered]) * 100
-    high = np.array([r.quality["accuracy_ci_high"] for _, r in ordered]) * 100
-    ax.barh(
-        range(len(ordered)),
-        acc,
-        xerr=[acc - low, high - acc],
-        color=[colours[get_model(n).framework] for n, _ in ordered],
-        capsize=2,
+    colours = _colours(results)
+    fig, ax = plots.plt.subplots(figsize=(8, 0.32 * len(ordered) + 1.2))
+    plots.interval_bars(
+        ax,
+        [n for n, _ in ordered],
+        [r.accuracy for _, r in ordered],
+        [r.quality["accuracy_ci_low"] for _, r in ordered],
+        [r.quality["accuracy_ci_high"] for _, r in ordered],
+        colours=[colours[get_model(n).framework] for n, _ in ordered],
+        fontsize=10,
     )
-    ax.set_yticks(range(len(ordered)), [n for n, _ in ordered])
-    left = max(0.0, float(low.min()) - 5)
-    ax.set_xlim(left, 100)
-    for i, value in enumerate(acc):  # inside the bar's left end, clear of the error bar
-        ax.text(left + 0.01 * (100 - left), i, f"{value:.2f}%", va="center", fontsize=8)
     ax.set_xlabel("test accuracy (%)")
     ax.set_title("Accuracy per model (95% Wilson interval)")
-    _framework_legend(ax, colours, loc="lower right")
+    plots.framework_legend(ax, colours, loc="lower right")
     fig.tight_layout()
     return fig
 
 
-def _framework_legend(ax, colours: dict[str, str], **kwargs) -> None:
-    from matplotlib.patches import Patch
-
-    handles = [Patch(color=c, label=f) for f, c in colours.items()]
-    ax.legend(handles=handles, title="framework", fontsize=8, **kwargs)
-
-
 def accuracy_latency_scatter(results: dict[str, Measured], batches: list[int]):
     """Accuracy against ort-cpu latency, one panel per batch size (stacked), labelled points."""
-    import matplotlib.pyplot as plt
+    from toolkit import plots
 
-    colours = _framework_colours()
-    fig, axes = plt.subplots(len(batches), 1, figsize=(9, 4.6 * len(batches)), squeeze=False)
+    colours = _colours(results)
+    fig, axes = plots.plt.subplots(len(batches), 1, figsize=(9, 4.6 * len(batches)), squeeze=False)
     for ax, batch in zip(axes[:, 0], batches, strict=True):
         points = []
         for name, r in results.items():
@@ -349,70 +291,23 @@ def accuracy_latency_scatter(results: dict[str, Measured], batches: list[int]):
             ax.errorbar(latency, acc, yerr=err, fmt="o", color=colour, capsize=2, ms=4)
             points.append((latency, acc, name))
         ax.set_xscale("log")
-        _plain_log_axis(ax.xaxis)
+        plots.plain_log_axis(ax.xaxis)
         ax.set_xlabel(f"p50 latency at batch {batch}, ort-cpu (ms, log)")
         ax.set_ylabel("test accuracy (%)")
         ax.set_title(f"Accuracy vs latency, batch {batch}")
         ax.grid(alpha=0.3, which="major")
         ax.margins(x=0.08, y=0.06)
-        place_labels(ax, points)
-    _framework_legend(axes[0, 0], colours, loc="lower right")
+        plots.place_labels(ax, points)
+    plots.framework_legend(axes[0, 0], colours, loc="lower right")
     fig.tight_layout()
     return fig
 
 
-#: Where a point's label may go, in points from the point: right, left, above, below.
-_LABEL_OFFSETS = [(5, 2), (5, -10), (-5, 2), (-5, -10), (5, 9), (5, -17), (-5, 9), (-5, -17)]
-
-
-def place_labels(ax, points: list[tuple[float, float, str]], fontsize: int = 8) -> None:
-    """Label each point where its text overlaps no earlier label and no point, if such a
-    place exists among a few offsets (else the least crowded one): a small, greedy version
-    of what label-placement libraries do, enough for a few dozen models."""
-    fig = ax.figure
-    ax.autoscale_view()
-    to_px = fig.dpi / 72
-    xy = ax.transData.transform([(x, y) for x, y, _ in points])
-    markers = [(px - 4, py - 4, px + 4, py + 4) for px, py in xy]
-    placed: list[tuple[float, float, float, float]] = []
-    order = np.argsort([-y for _, y, _ in points], kind="stable")
-    for i in order:
-        px, py = xy[i]
-        name = points[i][2]
-        width, height = 0.6 * fontsize * len(name) * to_px, fontsize * to_px
-
-        def box(offset, px=px, py=py, width=width, height=height):
-            left = px + offset[0] * to_px - (width if offset[0] < 0 else 0)
-            bottom = py + offset[1] * to_px
-            return left, bottom, left + width, bottom + height
-
-        def crowding(b) -> float:
-            return sum(_overlap(b, other) for other in placed + markers)
-
-        best = min(_LABEL_OFFSETS, key=lambda o: (crowding(box(o)) > 0, crowding(box(o))))
-        placed.append(box(best))
-        ax.annotate(
-            name,
-            points[i][:2],
-            xytext=best,
-            textcoords="offset points",
-            fontsize=fontsize,
-            ha="right" if best[0] < 0 else "left",
-            va="bottom",
-        )
-
-
-def _overlap(a: tuple, b: tuple) -> float:
-    """Area shared by two (left, bottom, right, top) boxes."""
-    width = min(a[2], b[2]) - max(a[0], b[0])
-    height = min(a[3], b[3]) - max(a[1], b[1])
-    return max(0.0, width) * max(0.0, height)
-
-
 def latency_per_runtime(results: dict[str, Measured], batches: list[int]):
     """Grouped horizontal bars: p50 latency per model and runtime, one panel per batch."""
-    import matplotlib.pyplot as plt
+    from toolkit import plots
 
+    plt = plots.plt
     ordered = _sorted_by_accuracy(results)[::-1]
     runtimes = sorted({rt for _, r in ordered for rt in r.latency_by_runtime})
     runtimes.sort(key=lambda rt: rt != "ort-cpu")
@@ -432,7 +327,7 @@ def latency_per_runtime(results: dict[str, Measured], batches: list[int]):
             ax.barh(ys, values, height=height, color=colours[runtime], label=runtime)
         ax.set_yticks(range(len(ordered)), [n for n, _ in ordered])
         ax.set_xscale("log")
-        _plain_log_axis(ax.xaxis)
+        plots.plain_log_axis(ax.xaxis)
         ax.set_xlabel(f"p50 latency at batch {batch} (ms, log)")
         ax.set_title(f"Latency per runtime, batch {batch}")
         ax.grid(alpha=0.3, axis="x", which="major")
@@ -453,41 +348,11 @@ def _matrices_to_show(results: dict[str, Measured], limit: int) -> list[tuple[st
 
 def confusion_grid(chosen: list[tuple[str, Measured]], class_names: tuple[str, ...]):
     """Small row-normalised confusion heatmaps, one per model, sharing one colour bar."""
-    import matplotlib.pyplot as plt
-    from matplotlib.colors import PowerNorm
+    from toolkit import plots
 
-    cols = min(4, len(chosen))
-    rows = -(-len(chosen) // cols)
-    fig, axes = plt.subplots(
-        rows, cols, figsize=(2.5 * cols + 0.8, 2.6 * rows + 0.4), squeeze=False
+    return plots.confusion_grid(
+        [(f"{name} ({r.accuracy:.1%})", r.confusion) for name, r in chosen], class_names
     )
-    ticks = range(len(class_names))
-    short = [c[:6] for c in class_names]
-    norm = PowerNorm(gamma=0.35, vmin=0, vmax=1)  # so that 1-2% confusions still show
-    image = None
-    for ax, (name, r) in zip(axes.flat, chosen, strict=False):
-        cm = r.confusion.astype(float)
-        cm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
-        image = ax.imshow(cm, cmap="Blues", norm=norm)
-        ax.set_title(f"{name} ({r.accuracy:.1%})", fontsize=9)
-        ax.set_xticks(ticks, short, fontsize=8, rotation=90)
-        ax.set_yticks(ticks, short, fontsize=8)
-    for ax in axes.flat[len(chosen) :]:
-        ax.axis("off")
-    for ax in axes[:, 0]:
-        ax.set_ylabel("true class", fontsize=8)
-    for ax in axes[-1, :]:
-        ax.set_xlabel("predicted class", fontsize=8)
-    fig.suptitle("Confusion matrices (rows normalised to the true class)")
-    fig.tight_layout()
-    fig.colorbar(
-        image,
-        ax=axes.ravel().tolist(),
-        shrink=0.8,
-        label="share of the true class (power scale)",
-        ticks=[0, 0.01, 0.05, 0.2, 0.5, 1],
-    )
-    return fig
 
 
 # --- findings ----------------------------------------------------------------------------------
@@ -595,160 +460,7 @@ def _native_finding(section: Section, results: dict[str, Measured], batch: int |
     section.finding(text + ".")
 
 
-# --- the CNN study -----------------------------------------------------------------------------
-
-
-def _run_cnn_study(ctx: StudyContext, settings: dict, split: Split) -> list[Variant]:
-    """The default CNN (the comparison's own, from the cache) and each variant, on the
-    comparison's split."""
-    variants = [Variant("reference", "default cnn", _BASE)]
-    variants += [Variant(g, label, s, dict(o)) for g, label, s, o in settings["cnn_variants"]]
-    for v in variants:
-        v.measured = measure_zoo_model(
-            ctx, v.spec, split, tag=_variant_tag(v), train_options=v.options or None
-        )
-    return variants
-
-
-def _epochs(ctx: StudyContext) -> str:
+def epochs_text(ctx: StudyContext) -> str:
     """'3 epochs' / '1 epoch', for captions."""
     n = ctx.profile.epochs
     return f"{n} epoch{'' if n == 1 else 's'}"
-
-
-def _variant_tag(v: Variant) -> str:
-    """The spec, plus the training options where they differ: 'cnn+lr=0.01'."""
-    if not v.options:
-        return v.spec
-    return f"{v.spec}+" + ",".join(f"{k}={x}" for k, x in v.options.items())
-
-
-def _plain_log_axis(axis) -> None:
-    """A log axis labelled with plain numbers (0.01, 0.1, 1) and no minor labels."""
-    from matplotlib.ticker import FuncFormatter, NullFormatter
-
-    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    axis.set_minor_formatter(NullFormatter())
-
-
-def _cnn_row(v: Variant, base: Measured) -> dict:
-    m = v.measured
-    options = ",".join(f"{k}={x}" for k, x in v.options.items())
-    row = {"group": v.group, "variant": v.label, "spec": v.spec, "train_options": options}
-    if not m.ok:
-        return {**row, "status": m.status}
-    return {
-        **row,
-        "status": m.status,
-        "accuracy": m.accuracy,
-        "accuracy_ci_low": m.quality["accuracy_ci_low"],
-        "accuracy_ci_high": m.quality["accuracy_ci_high"],
-        "delta_points": (m.accuracy - base.accuracy) * 100,
-        "f1_macro": m.quality["f1_macro"],
-        "parameters": m.parameters,
-        "flops_per_image": m.flops_per_image,
-        "train_time_s": m.train_time_s,
-        "p50_ms_ort-cpu_bs1": m.latency_ms.get(1, ""),
-        "onnx_mb": m.size_mb,
-    }
-
-
-def _write_cnn_outputs(
-    ctx: StudyContext, section: Section, variants: list[Variant], split: Split
-) -> None:
-    base = variants[0].measured
-    if not base.ok:
-        section.note("The reference CNN diverged; the CNN study has no baseline and is skipped.")
-        return
-    rows = [_cnn_row(v, base) for v in variants]
-    section.table(
-        "cnn_study",
-        rows,
-        f"The CNN study: the zoo's default CNN and one change at a time, trained on "
-        f"{split.describe()} for {_epochs(ctx)}; delta_points is accuracy minus "
-        "the default's, in percentage points.",
-    )
-    import matplotlib
-
-    matplotlib.use("Agg")
-    section.figure(
-        "cnn_study",
-        cnn_figure([v for v in variants if v.measured.ok]),
-        "The CNN study: test accuracy (95% interval) of each variant, grouped by what "
-        "changed; the dashed line is the default CNN. Labels give parameters and "
-        "MFLOPs per image.",
-    )
-    _cnn_findings(section, variants)
-
-
-def cnn_figure(variants: list[Variant]):
-    """One panel per group of changes, horizontal accuracy bars with CIs."""
-    import matplotlib.pyplot as plt
-
-    base = variants[0]
-    groups = list(dict.fromkeys(v.group for v in variants[1:]))
-    colours = dict(zip(groups, plt.get_cmap("tab10").colors, strict=False))
-    n = max(1, len(groups))
-    cols = 2 if n > 1 else 1
-    rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(10, 2.6 * rows + 0.6), squeeze=False)
-    left = max(0.0, min(v.measured.quality["accuracy_ci_low"] for v in variants) * 100 - 2)
-    for ax, group in zip(axes.flat, groups, strict=False):
-        members = [base] + [v for v in variants if v.group == group]
-        acc = np.array([v.measured.accuracy for v in members]) * 100
-        low = np.array([v.measured.quality["accuracy_ci_low"] for v in members]) * 100
-        high = np.array([v.measured.quality["accuracy_ci_high"] for v in members]) * 100
-        colour = ["lightgrey"] + [colours[group]] * (len(members) - 1)
-        ax.barh(range(len(members)), acc, xerr=[acc - low, high - acc], color=colour, capsize=2)
-        ax.axvline(acc[0], color="black", ls="--", lw=1)
-        for i, value in enumerate(acc):
-            ax.text(left + 0.02 * (100 - left), i, f"{value:.2f}%", va="center", fontsize=8)
-        labels = [
-            f"{v.label}\n{_short_count(v.measured.parameters)} params, "
-            f"{(v.measured.flops_per_image or 0) / 1e6:.1f} MFLOPs"
-            for v in members
-        ]
-        ax.set_yticks(range(len(members)), labels, fontsize=8)
-        ax.invert_yaxis()
-        ax.set_xlim(left, 100)
-        ax.set_xlabel("test accuracy (%)")
-        ax.set_title(f"{group}")
-    for ax in axes.flat[len(groups) :]:
-        ax.axis("off")
-    fig.suptitle("CNN study: one change at a time from the default CNN")
-    fig.tight_layout()
-    return fig
-
-
-def _short_count(n: int | None) -> str:
-    if n is None:
-        return "?"
-    return f"{n / 1e6:.2f}M" if n >= 1e6 else f"{n / 1e3:.1f}k"
-
-
-def change_phrase(delta_points: float) -> str:
-    """'raised accuracy by 0.42 points' / 'lowered ...' / 'left accuracy unchanged'."""
-    if abs(delta_points) < 0.005:
-        return "left accuracy unchanged"
-    verb = "raised" if delta_points > 0 else "lowered"
-    return f"{verb} accuracy by {abs(delta_points):.2f} points"
-
-
-def _cnn_findings(section: Section, variants: list[Variant]) -> None:
-    base = variants[0].measured
-    ok = [v for v in variants if v.measured.ok]
-    best = max(ok, key=lambda v: v.measured.accuracy)
-    section.finding(
-        f"In the CNN study the best variant is {best.label} ({best.measured.accuracy:.2%}; the "
-        f"default CNN reaches {base.accuracy:.2%})."
-    )
-    for group in dict.fromkeys(v.group for v in ok[1:]):
-        parts = [
-            f"{v.label} {change_phrase((v.measured.accuracy - base.accuracy) * 100)}"
-            for v in ok
-            if v.group == group
-        ]
-        section.finding(f"{group.capitalize()}, against the default CNN: " + "; ".join(parts) + ".")
-    failed = [v.label for v in variants if not v.measured.ok]
-    if failed:
-        section.note(f"CNN variants that diverged and were left out: {', '.join(failed)}.")

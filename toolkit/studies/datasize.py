@@ -9,58 +9,72 @@ flattens is measured with one stated rule (:data:`FLAT_WITHIN_POINTS`).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
 from toolkit.models import get_model
 from toolkit.studies import register_study
 from toolkit.studies.context import Measured, Section, StudyContext
+from toolkit.studies.profiles import PerProfile
 
 #: A curve has flattened at the smallest size whose mean accuracy is within this many
 #: percentage points of the family's best mean accuracy.
 FLAT_WITHIN_POINTS = 0.5
 
+
 #: Sizes are training images asked for (balanced: size // classes per class); None is the
 #: whole official training split. ``table_sizes`` are the side-by-side table's columns.
 #: Networks train for the profile's epochs but at least ``min_steps`` optimizer steps, so
 #: that small subsets are not also short trainings: the curve is about data, not steps.
-SETTINGS = {
-    "tiny": {
-        "sizes": (100, 400, None),
-        "families": ("lr", "rf", "mlp:depth=1,width=64"),
-        "seeds": 2,
-        "table_sizes": (100, 1000, None),
-        "min_steps": 200,
-    },
-    "quick": {
-        "sizes": (1000, 2000, 5000, 10000),
-        "families": ("lr", "rf", "svm", "mlp"),
-        "seeds": 2,
-        "table_sizes": (1000, 10000, None),
-        "min_steps": 250,
-    },
-    "full": {
-        "sizes": (*range(1000, 10001, 1000), *range(12000, 60000, 2000), None),
-        "families": ("lr", "rf", "svm", "mlp", "lenet5"),
-        "seeds": 3,
-        "table_sizes": (1000, 10000, None),
-        "min_steps": 1000,
-    },
-}
+@dataclass(frozen=True)
+class DatasizeSettings:
+    """The 'datasize' study's settings on one profile (one instance per profile below)."""
+
+    sizes: tuple[int | None, ...]
+    families: tuple[str, ...]
+    seeds: int
+    table_sizes: tuple[int | None, ...]
+    min_steps: int
+
+
+SETTINGS: PerProfile[DatasizeSettings] = PerProfile(
+    tiny=DatasizeSettings(
+        sizes=(100, 400, None),
+        families=("lr", "rf", "mlp:depth=1,width=64"),
+        seeds=2,
+        table_sizes=(100, 1000, None),
+        min_steps=200,
+    ),
+    quick=DatasizeSettings(
+        sizes=(1000, 2000, 5000, 10000),
+        families=("lr", "rf", "svm", "mlp"),
+        seeds=2,
+        table_sizes=(1000, 10000, None),
+        min_steps=250,
+    ),
+    full=DatasizeSettings(
+        sizes=(*range(1000, 10001, 1000), *range(12000, 60000, 2000), None),
+        families=("lr", "rf", "svm", "mlp", "lenet5"),
+        seeds=3,
+        table_sizes=(1000, 10000, None),
+        min_steps=1000,
+    ),
+)
 
 
 @register_study("datasize", "How much data is enough")
 def datasize(ctx: StudyContext, section: Section) -> None:
     """Learning curves (accuracy and macro recall vs training size) per model family, with
     seed error bars, and the size where each curve flattens."""
-    settings = ctx.settings(SETTINGS)
-    plan = _plan_sizes(ctx, settings["sizes"], section)
-    rows = _measure_all(ctx, plan, settings["families"], settings["seeds"], settings["min_steps"])
-    nets = [f for f in settings["families"] if get_model(f).framework == "torch"]
+    settings = SETTINGS.of(ctx)
+    plan = _plan_sizes(ctx, settings.sizes, section)
+    rows = _measure_all(ctx, plan, settings.families, settings.seeds, settings.min_steps)
+    nets = [f for f in settings.families if get_model(f).framework == "torch"]
     if nets:
         section.note(
             f"Networks ({', '.join(nets)}) train for {ctx.profile.epochs} epochs or at least "
-            f"{settings['min_steps']} optimizer steps, whichever is more, so that a small "
+            f"{settings.min_steps} optimizer steps, whichever is more, so that a small "
             "subset is not also a short training; no validation set is held out, the last "
             "epoch's weights are exported."
         )
@@ -270,7 +284,7 @@ def _write_tables(ctx, section: Section, rows, summary, flat, settings) -> None:
         "largest size qualifies (the curve may still rise); last_gain is the accuracy gained "
         "per 1,000 extra images between the two largest sizes, in points.",
     )
-    columns, table = side_by_side(ctx, summary, settings["table_sizes"])
+    columns, table = side_by_side(ctx, summary, settings.table_sizes)
     sizes = ", ".join(c.split("@ ")[1] for c in columns if c.startswith("accuracy @"))
     section.table(
         "side_by_side",
@@ -313,11 +327,9 @@ def _size_label(n: float, _pos=None) -> str:
 
 
 def _write_figures(ctx, section: Section, summary, flat) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter
+
+    from toolkit.plots import plt
 
     families = _by_family(summary)
     colours = plt.get_cmap("tab10")

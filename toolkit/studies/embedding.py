@@ -12,20 +12,31 @@ from __future__ import annotations
 
 import importlib.util
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
 from toolkit.studies import register_study
 from toolkit.studies.context import Section, StudyContext
+from toolkit.studies.profiles import PerProfile
+
 
 # t-SNE's first 250 iterations are its early exaggeration: fewer than 500 leaves the map
 # unfinished; on 2,000 MNIST images 500 scored as 1,000 did (trustworthiness 0.984 vs 0.985)
 # in half the time
-SETTINGS = {
-    "tiny": {"tsne_iter": 500, "neighbours": 5},
-    "quick": {"tsne_iter": 500, "neighbours": 5},
-    "full": {"tsne_iter": 1000, "neighbours": 5},
-}
+@dataclass(frozen=True)
+class EmbeddingSettings:
+    """The 'embedding' study's settings on one profile (one instance per profile below)."""
+
+    tsne_iter: int
+    neighbours: int
+
+
+SETTINGS: PerProfile[EmbeddingSettings] = PerProfile(
+    tiny=EmbeddingSettings(tsne_iter=500, neighbours=5),
+    quick=EmbeddingSettings(tsne_iter=500, neighbours=5),
+    full=EmbeddingSettings(tsne_iter=1000, neighbours=5),
+)
 
 #: Embedding methods: name -> label in tables and titles.
 METHODS = {"tsne": "t-SNE", "umap": "UMAP"}
@@ -176,51 +187,6 @@ def _folds(labels: np.ndarray, seed: int):
     return StratifiedKFold(n_splits=max(2, min(5, smallest)), shuffle=True, random_state=seed)
 
 
-def class_colours(n_classes: int) -> list[tuple]:
-    """One colour per class, the same in every study's figures: tab10, or tab20 beyond 10."""
-    import matplotlib.pyplot as plt
-
-    cmap = plt.get_cmap("tab10" if n_classes <= 10 else "tab20")
-    return [cmap(c % cmap.N) for c in range(n_classes)]
-
-
-def scatter_by_class(ax, xy: np.ndarray, labels: np.ndarray, class_names, *, size: float = 6):
-    """Scatter a 2-D map on ``ax``, one colour per class (tab10, or tab20 beyond 10)."""
-    colours = class_colours(len(class_names))
-    for c, name in enumerate(class_names):
-        mine = labels == c
-        ax.scatter(
-            xy[mine, 0],
-            xy[mine, 1],
-            s=size,
-            color=colours[c],
-            label=str(name),
-            alpha=0.75,
-            linewidths=0,
-        )
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.set_xlabel("dimension 1")
-    ax.set_ylabel("dimension 2")
-
-
-def class_legend(fig, axes, class_names) -> None:
-    """One legend for the whole figure, right of the panels, with large markers."""
-    handles, names = axes[0].get_legend_handles_labels()
-    legend = fig.legend(
-        handles,
-        names,
-        title="class",
-        loc="center left",
-        bbox_to_anchor=(1.0, 0.5),
-        fontsize=9,
-        markerscale=3,
-        frameon=False,
-    )
-    for handle in legend.legend_handles:
-        handle.set_alpha(1.0)
-
-
 def mixed_augmentations(images: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Each image changed by one augmentation drawn at random from the registry (applied
     for sure: flips and erasing at p=1); returns (images, index into the registry's names)."""
@@ -243,7 +209,7 @@ def mixed_augmentations(images: np.ndarray, seed: int) -> tuple[np.ndarray, np.n
 def embedding(ctx: StudyContext, section: Section) -> None:
     """t-SNE and UMAP maps of test images coloured by class, clean and augmented, with
     trustworthiness and 5-NN accuracy in each map."""
-    settings = ctx.settings(SETTINGS)
+    settings = SETTINGS.of(ctx)
     split = ctx.split(test_size=ctx.profile.embed_points)
     images, labels = split.x_test, split.y_test
     augmented, _ = mixed_augmentations(images, ctx.seed)
@@ -253,14 +219,12 @@ def embedding(ctx: StudyContext, section: Section) -> None:
         section.note("umap-learn is not installed, so the UMAP maps are left out.")
     rows, maps = [], {}
     for data, x in sets.items():
-        reference = knn_accuracy(
-            pca_features(x, ctx.seed), labels, ctx.seed, settings["neighbours"]
-        )
+        reference = knn_accuracy(pca_features(x, ctx.seed), labels, ctx.seed, settings.neighbours)
         for method in methods:
             started = time.perf_counter()
-            xy = embed(x, method, ctx.seed, max_iter=settings["tsne_iter"])
+            xy = embed(x, method, ctx.seed, max_iter=settings.tsne_iter)
             seconds = time.perf_counter() - started
-            quality = map_quality(x, xy, labels, ctx.seed, settings["neighbours"])
+            quality = map_quality(x, xy, labels, ctx.seed, settings.neighbours)
             maps[data, method] = (xy, quality)
             rows.append(_row(data, method, len(x), quality, reference, seconds))
             ctx.log(
@@ -272,9 +236,9 @@ def embedding(ctx: StudyContext, section: Section) -> None:
         "embedding_quality",
         rows,
         f"How faithful each map is ({len(images):,} test images): trustworthiness "
-        f"({settings['neighbours']} neighbours, against pixel space; 1 = every map neighbour "
+        f"({settings.neighbours} neighbours, against pixel space; 1 = every map neighbour "
         "is a pixel-space neighbour) and the cross-validated "
-        f"{settings['neighbours']}-NN accuracy in the 2-D map and, for reference, in the "
+        f"{settings.neighbours}-NN accuracy in the 2-D map and, for reference, in the "
         f"{PCA_COMPONENTS}-dimensional PCA space the map starts from.",
     )
     section.figure(
@@ -289,7 +253,7 @@ def embedding(ctx: StudyContext, section: Section) -> None:
     section.table(
         "map_recall_per_class",
         recall_rows,
-        f"Per-class recall of the cross-validated {settings['neighbours']}-NN classifier in "
+        f"Per-class recall of the cross-validated {settings.neighbours}-NN classifier in "
         "each map: which classes the map keeps apart and which it mixes.",
     )
     _findings(section, rows, recall_rows, methods)
@@ -323,10 +287,7 @@ def per_class_recall_rows(maps: dict, labels: np.ndarray, class_names, methods) 
 
 def maps_figure(maps: dict, labels: np.ndarray, class_names, methods):
     """Rows: clean, augmented; columns: methods; one legend of classes."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from toolkit.plots import class_legend, plt, scatter_by_class
 
     data_names = list(dict.fromkeys(d for d, _ in maps))
     fig, axes = plt.subplots(

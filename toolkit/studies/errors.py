@@ -8,19 +8,33 @@ of the ONNX files.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from toolkit.models import get_model
 from toolkit.studies import register_study
 from toolkit.studies.compare import measure_zoo_model, zoo_spec
 from toolkit.studies.context import Measured, Section, Split, StudyContext
-from toolkit.studies.embedding import embed, scatter_by_class
+from toolkit.studies.embedding import embed
+from toolkit.studies.profiles import PerProfile
 
-SETTINGS = {
-    "tiny": {"models": ["lr", "dt", "gnb", "cnn"], "gallery": 8},
-    "quick": {"models": ["lr", "rf", "svm", "knn", "mlp", "cnn"], "gallery": 18},
-    "full": {"models": ["lr", "rf", "svm", "knn", "sk_mlp", "mlp", "cnn", "resnet"], "gallery": 30},
-}
+
+@dataclass(frozen=True)
+class ErrorsSettings:
+    """The 'errors' study's settings on one profile (one instance per profile below)."""
+
+    models: tuple[str, ...]
+    gallery: int
+
+
+SETTINGS: PerProfile[ErrorsSettings] = PerProfile(
+    tiny=ErrorsSettings(models=("lr", "dt", "gnb", "cnn"), gallery=8),
+    quick=ErrorsSettings(models=("lr", "rf", "svm", "knn", "mlp", "cnn"), gallery=18),
+    full=ErrorsSettings(
+        models=("lr", "rf", "svm", "knn", "sk_mlp", "mlp", "cnn", "resnet"), gallery=30
+    ),
+)
 
 #: Rows of the most-confused-pairs table.
 TOP_PAIRS = 10
@@ -30,13 +44,10 @@ TOP_PAIRS = 10
 def errors(ctx: StudyContext, section: Section) -> None:
     """The test images each model gets wrong, their overlap (intersection, Jaccard), the
     images every model misses, a gallery of the hardest and the classes they are taken for."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    settings = ctx.settings(SETTINGS)
+    settings = SETTINGS.of(ctx)
     split = ctx.split()
     results: dict[str, Measured] = {}
-    for name in settings["models"]:
+    for name in settings.models:
         result = measure_zoo_model(ctx, zoo_spec(ctx, name), split)
         if result.ok:
             results[name] = result
@@ -50,7 +61,7 @@ def errors(ctx: StudyContext, section: Section) -> None:
     _write_overlap(section, wrong)
     _write_confused_pairs(ctx, section, results, split)
     true_scores = mean_true_class_score(results, split.y_test)
-    hardest = hardest_images(missed_by, true_scores, settings["gallery"])
+    hardest = hardest_images(missed_by, true_scores, settings.gallery)
     _write_embedding(ctx, section, split, missed_by, len(results))
     _write_gallery(ctx, section, results, split, hardest, missed_by, true_scores)
     _findings(ctx, section, results, wrong, missed_by, split)
@@ -143,7 +154,7 @@ def _matrix_rows(names: list[str], matrix: np.ndarray) -> list[dict]:
 def overlap_figure(names: list[str], inter: np.ndarray, jaccard: np.ndarray):
     """Two annotated heatmaps, intersection counts and Jaccard index; the colours scale to
     the pairs only, so each model's own errors on the diagonal do not wash them out."""
-    import matplotlib.pyplot as plt
+    from toolkit.plots import plt
 
     k = len(names)
     size = min(4.8, 1.2 + 0.55 * k)
@@ -300,7 +311,7 @@ def gallery_figure(
     missed_by: np.ndarray,
 ):
     """Images in a grid; under each, one line per model with its prediction (red: wrong)."""
-    import matplotlib.pyplot as plt
+    from toolkit.plots import plt
 
     cols = min(6, len(indices))
     rows = -(-len(indices) // cols)
@@ -371,8 +382,9 @@ def embedding_figure(
     class_names: tuple[str, ...],
 ):
     """Two panels of one map: classes, then errors by the number of models that miss them."""
-    import matplotlib.pyplot as plt
     from matplotlib.colors import BoundaryNorm, ListedColormap
+
+    from toolkit.plots import plt, scatter_by_class
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.8))
     scatter_by_class(axes[0], xy, labels, class_names, size=4)

@@ -12,19 +12,31 @@ by default) trained on the same split is the baseline; scikit-learn's ANOVA F
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
 from toolkit.image_features import FEATURE_NAMES, FEATURES, feature_table
 from toolkit.studies import register_study
 from toolkit.studies.context import Measured, Section, Split, StudyContext, rounded
-from toolkit.studies.embedding import class_colours
+from toolkit.studies.profiles import PerProfile
 
-SETTINGS = {
-    "tiny": {"train_size": None, "test_size": None, "epochs": 8, "baseline": "lr"},
-    "quick": {"train_size": 5000, "test_size": 2000, "epochs": 20, "baseline": "lr"},
-    "full": {"train_size": None, "test_size": None, "epochs": 30, "baseline": "lr"},
-}
+
+@dataclass(frozen=True)
+class FeaturesSettings:
+    """The 'features' study's settings on one profile (one instance per profile below)."""
+
+    train_size: int | None
+    test_size: int | None
+    epochs: int
+    baseline: str
+
+
+SETTINGS: PerProfile[FeaturesSettings] = PerProfile(
+    tiny=FeaturesSettings(train_size=None, test_size=None, epochs=8, baseline="lr"),
+    quick=FeaturesSettings(train_size=5000, test_size=2000, epochs=20, baseline="lr"),
+    full=FeaturesSettings(train_size=None, test_size=None, epochs=30, baseline="lr"),
+)
 
 FEATURE_MODEL = "features_mlp"
 
@@ -33,12 +45,12 @@ FEATURE_MODEL = "features_mlp"
 def features(ctx: StudyContext, section: Section) -> None:
     """Per-image statistics (intensity, ink, bounding box, centre of mass, ...): their
     per-class distributions, and a classifier on them alone against one on the pixels."""
-    settings = ctx.settings(SETTINGS)
-    split = ctx.split(settings["train_size"], settings["test_size"])
+    settings = SETTINGS.of(ctx)
+    split = ctx.split(settings.train_size, settings.test_size)
     on_features = ctx.measure(
-        FEATURE_MODEL, split, train_options={"epochs": settings["epochs"]}, keep_trained=True
+        FEATURE_MODEL, split, train_options={"epochs": settings.epochs}, keep_trained=True
     )
-    on_pixels = ctx.measure(settings["baseline"], split)
+    on_pixels = ctx.measure(settings.baseline, split)
     values = training_features(on_features, split)
     ranking = anova_ranking(values, split.y_train)
     means = class_means(values, split.y_train, ctx.class_names)
@@ -67,7 +79,7 @@ def features(ctx: StudyContext, section: Section) -> None:
         rows,
         f"Test accuracy ({len(split.x_test):,} images, 95% Wilson interval) of each model's "
         f"ONNX file: an MLP on the {len(FEATURE_NAMES)} features alone vs "
-        f"'{settings['baseline']}' on the raw pixels, same split ({split.describe()}).",
+        f"'{settings.baseline}' on the raw pixels, same split ({split.describe()}).",
     )
     if on_features.ok and on_pixels.ok:
         recall_rows = recall_table(on_features, on_pixels, ctx.class_names)
@@ -184,10 +196,7 @@ def recall_table(on_features: Measured, on_pixels: Measured, class_names) -> lis
 
 def distributions_figure(values: np.ndarray, labels: np.ndarray, class_names, ranking):
     """One box-plot panel per feature (classes side by side), best-separating first."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from toolkit.plots import class_colours, plt
 
     colours = class_colours(len(class_names))
     cols = 4
@@ -256,10 +265,7 @@ def _rotation(class_names) -> int:
 
 def recall_figure(recall_rows: list[dict], accuracy: list[dict]):
     """Grouped bars: per-class recall of the features model and of the pixel model."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from toolkit.plots import plt
 
     names = [r["class"] for r in recall_rows]
     x = np.arange(len(names))

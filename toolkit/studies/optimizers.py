@@ -9,59 +9,80 @@ file, no accuracy) and drawn as such.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
 from toolkit.studies import register_study
 from toolkit.studies.context import Measured, Section, Split, StudyContext
+from toolkit.studies.profiles import PerProfile
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
 SCHEDULES = ("none", "step", "exponential", "cosine", "plateau", "multistep")
 
-SETTINGS = {
-    "tiny": {
-        "train": 400,
-        "val": 100,
-        "test": 200,
-        "net": "mlp:depth=1,width=64,bn=0,dropout=0",
-        "epochs": 3,
-        "batch_size": 32,
-        "log_every": 2,
-        "lrs": (0.01, 0.1),
-        "schedule_run": {"optimizer": "momentum", "lr": 0.1, "epochs": 3},
-        "schedule_knobs": {"step_size": 1, "milestones": (1, 2), "gamma": 0.5},
-        "plateau_patience": 0,
-        "target": 0.6,
-    },
-    "quick": {
-        "train": 4000,
-        "val": 500,
-        "test": 2000,
-        "net": "mlp:depth=2,width=128,bn=0,dropout=0",
-        "epochs": 3,
-        "batch_size": 64,
-        "log_every": 10,
-        "lrs": (0.001, 0.005, 0.01, 0.1),
-        "schedule_run": {"optimizer": "momentum", "lr": 0.05, "epochs": 6},
-        "schedule_knobs": {"step_size": 2, "milestones": (3, 5), "gamma": 0.5},
-        "plateau_patience": 0,
-        "target": 0.9,
-    },
-    "full": {
-        "train": 20000,
-        "val": 2000,
-        "test": None,
-        "net": "lenet5",
-        "epochs": 5,
-        "batch_size": 64,
-        "log_every": 20,
-        "lrs": (0.001, 0.005, 0.01, 0.1),
-        "schedule_run": {"optimizer": "momentum", "lr": 0.05, "epochs": 10},
-        "schedule_knobs": {"step_size": 3, "milestones": (4, 7), "gamma": 0.5},
-        "plateau_patience": 1,
-        "target": 0.95,
-    },
-}
+
+@dataclass(frozen=True)
+class OptimizersSettings:
+    """The 'optimizers' study's settings on one profile (one instance per profile below)."""
+
+    train: int
+    val: int
+    test: int | None
+    net: str
+    epochs: int
+    batch_size: int
+    log_every: int
+    lrs: tuple[float, ...]
+    schedule_run: dict
+    schedule_knobs: dict
+    plateau_patience: int
+    target: float
+
+
+SETTINGS: PerProfile[OptimizersSettings] = PerProfile(
+    tiny=OptimizersSettings(
+        train=400,
+        val=100,
+        test=200,
+        net="mlp:depth=1,width=64,bn=0,dropout=0",
+        epochs=3,
+        batch_size=32,
+        log_every=2,
+        lrs=(0.01, 0.1),
+        schedule_run={"optimizer": "momentum", "lr": 0.1, "epochs": 3},
+        schedule_knobs={"step_size": 1, "milestones": (1, 2), "gamma": 0.5},
+        plateau_patience=0,
+        target=0.6,
+    ),
+    quick=OptimizersSettings(
+        train=4000,
+        val=500,
+        test=2000,
+        net="mlp:depth=2,width=128,bn=0,dropout=0",
+        epochs=3,
+        batch_size=64,
+        log_every=10,
+        lrs=(0.001, 0.005, 0.01, 0.1),
+        schedule_run={"optimizer": "momentum", "lr": 0.05, "epochs": 6},
+        schedule_knobs={"step_size": 2, "milestones": (3, 5), "gamma": 0.5},
+        plateau_patience=0,
+        target=0.9,
+    ),
+    full=OptimizersSettings(
+        train=20000,
+        val=2000,
+        test=None,
+        net="lenet5",
+        epochs=5,
+        batch_size=64,
+        log_every=20,
+        lrs=(0.001, 0.005, 0.01, 0.1),
+        schedule_run={"optimizer": "momentum", "lr": 0.05, "epochs": 10},
+        schedule_knobs={"step_size": 3, "milestones": (4, 7), "gamma": 0.5},
+        plateau_patience=1,
+        target=0.95,
+    ),
+)
 
 
 def stall_threshold(num_classes: int) -> float:
@@ -74,16 +95,16 @@ def stall_threshold(num_classes: int) -> float:
 def optimizers(ctx: StudyContext, section: Section) -> None:
     """Loss and training accuracy per N batches for SGD, momentum, Nesterov, Adagrad, RMSprop
     and Adam at several learning rates, and for each learning-rate schedule."""
-    settings = ctx.settings(SETTINGS)
+    settings = SETTINGS.of(ctx)
     split = _draw(ctx, settings)
     stall = stall_threshold(ctx.data.num_classes)
-    epochs = settings["epochs"]
+    epochs = settings.epochs
     grid = [
         _run(ctx, split, settings, stall, optimizer=o, lr=lr, schedule="none", epochs=epochs)
         for o in OPTIMIZERS
-        for lr in settings["lrs"]
+        for lr in settings.lrs
     ]
-    run = settings["schedule_run"]
+    run = settings.schedule_run
     schedules = [
         _run(
             ctx,
@@ -105,25 +126,27 @@ def optimizers(ctx: StudyContext, section: Section) -> None:
 # --- runs ------------------------------------------------------------------------------------
 
 
-def _draw(ctx: StudyContext, settings: dict) -> Split:
-    total = settings["train"] + settings["val"]
-    return ctx.split(total, settings["test"], seed=ctx.seed, val_fraction=settings["val"] / total)
+def _draw(ctx: StudyContext, settings: OptimizersSettings) -> Split:
+    total = settings.train + settings.val
+    return ctx.split(total, settings.test, seed=ctx.seed, val_fraction=settings.val / total)
 
 
-def _options(settings: dict, optimizer: str, lr: float, schedule: str, epochs: int) -> dict:
+def _options(
+    settings: OptimizersSettings, optimizer: str, lr: float, schedule: str, epochs: int
+) -> dict:
     """TrainConfig knobs of one run; a schedule other than 'none' gets the schedule knobs."""
     options = {
         "optimizer": optimizer,
         "lr": lr,
         "schedule": schedule,
-        "batch_size": settings["batch_size"],
-        "log_every": settings["log_every"],
+        "batch_size": settings.batch_size,
+        "log_every": settings.log_every,
         "epochs": epochs,
     }
     if schedule != "none":
-        options.update(settings["schedule_knobs"])
-        options["milestones"] = list(settings["schedule_knobs"]["milestones"])
-        options["plateau_patience"] = settings["plateau_patience"]
+        options.update(settings.schedule_knobs)
+        options["milestones"] = list(settings.schedule_knobs["milestones"])
+        options["plateau_patience"] = settings.plateau_patience
     return options
 
 
@@ -133,8 +156,8 @@ def _run(
     """Train one run and reduce it to a row plus its curve."""
     options = _options(settings, optimizer, lr, schedule, epochs)
     tag = f"{optimizer},lr={lr:g},schedule={schedule},epochs={epochs}"
-    m = ctx.measure(settings["net"], split, tag=tag, train_options=options)
-    return _summarise(m, optimizer, lr, schedule, epochs, settings["target"], stall)
+    m = ctx.measure(settings.net, split, tag=tag, train_options=options)
+    return _summarise(m, optimizer, lr, schedule, epochs, settings.target, stall)
 
 
 def batches_to(curve: list[dict], target: float) -> int | None:
@@ -189,21 +212,23 @@ ROW_COLUMNS = [
 ]
 
 
-def _write_tables(section, grid, schedules, split: Split, settings: dict, stall: float) -> None:
-    target = settings["target"]
+def _write_tables(
+    section, grid, schedules, split: Split, settings: OptimizersSettings, stall: float
+) -> None:
+    target = settings.target
     section.table(
         "grid",
         grid,
-        f"Every optimizer at every learning rate (constant rate, {settings['epochs']} epochs "
-        f"of {settings['net']} on {split.describe()}, batches of {settings['batch_size']}). "
+        f"Every optimizer at every learning rate (constant rate, {settings.epochs} epochs "
+        f"of {settings.net} on {split.describe()}, batches of {settings.batch_size}). "
         "test_accuracy is the ONNX file's (weights of the best validation epoch); final_train_* "
-        f"are the last curve point's (the last {settings['log_every']} batches); "
+        f"are the last curve point's (the last {settings.log_every} batches); "
         f"batches_to_target: first curve point at ≥ {target:.0%} training accuracy. Verdict: "
         f"diverged (NaN or infinite loss, no file), stalled (last training accuracy under "
         f"{stall:.0%}, halfway from chance to 100%), else trained.",
         columns=ROW_COLUMNS,
     )
-    run = settings["schedule_run"]
+    run = settings.schedule_run
     section.table(
         "schedules",
         schedules,
@@ -231,18 +256,18 @@ def _write_tables(section, grid, schedules, split: Split, settings: dict, stall:
         "curves",
         curves,
         f"Training curves of the grid and the schedule runs (part): one point every "
-        f"{settings['log_every']} batches with the mean loss and the training accuracy of "
+        f"{settings.log_every} batches with the mean loss and the training accuracy of "
         "those batches, and the learning rate then (lr_now).",
     )
 
 
-def _knobs_text(settings: dict) -> str:
-    k = settings["schedule_knobs"]
+def _knobs_text(settings: OptimizersSettings) -> str:
+    k = settings.schedule_knobs
     return (
         f"step: ×{k['gamma']:g} every {k['step_size']} epochs; multistep: ×{k['gamma']:g} "
         f"after epochs {', '.join(str(m) for m in k['milestones'])}; exponential: "
         f"×{k['gamma']:g} per epoch; cosine: to 0 over the run, per batch; plateau: "
-        f"×{k['gamma']:g} after {settings['plateau_patience']} epochs without a better "
+        f"×{k['gamma']:g} after {settings.plateau_patience} epochs without a better "
         "validation loss"
     )
 
@@ -255,9 +280,9 @@ def _label(r: dict) -> str:
 
 
 def _curve_grid(ctx, section, grid, settings, key: str, name: str) -> None:
-    import matplotlib.pyplot as plt
+    from toolkit.plots import plt
 
-    lrs = list(settings["lrs"])
+    lrs = list(settings.lrs)
     colours = plt.get_cmap("tab10")
     ncols = 3
     nrows = math.ceil(len(OPTIMIZERS) / ncols)
@@ -273,7 +298,7 @@ def _curve_grid(ctx, section, grid, settings, key: str, name: str) -> None:
                 end = (steps[-1], values[-1]) if steps else (0, np.nan)
                 ax.plot(*end, marker="x", color=colour, ms=9, mew=2)
         if key == "train_accuracy":
-            ax.axhline(settings["target"], color="grey", ls=":", lw=1)
+            ax.axhline(settings.target, color="grey", ls=":", lw=1)
         ax.set_title(optimizer)
         ax.grid(alpha=0.3)
         if ax.lines:
@@ -286,10 +311,10 @@ def _curve_grid(ctx, section, grid, settings, key: str, name: str) -> None:
         ax.set_xlabel("batches")
     for ax in axes[:, 0]:
         ax.set_ylabel(name)
-    fig.suptitle(f"{name.capitalize()} per {settings['log_every']} batches on {ctx.dataset}")
+    fig.suptitle(f"{name.capitalize()} per {settings.log_every} batches on {ctx.dataset}")
     fig.tight_layout()
     extra = (
-        f"; the dotted line is the {settings['target']:.0%} target"
+        f"; the dotted line is the {settings.target:.0%} target"
         if key == "train_accuracy"
         else " (log scale)"
     )
@@ -297,16 +322,16 @@ def _curve_grid(ctx, section, grid, settings, key: str, name: str) -> None:
         f"{key}_grid",
         fig,
         f"{name.capitalize()} of the batches since the previous point, every "
-        f"{settings['log_every']} batches, one panel per optimizer and one line per learning "
+        f"{settings.log_every} batches, one panel per optimizer and one line per learning "
         f"rate{extra}. A diverged run is dashed and ends in a cross where its loss became NaN "
         "or infinite.",
     )
 
 
 def _heatmap(ctx, section, grid, settings) -> None:
-    import matplotlib.pyplot as plt
+    from toolkit.plots import plt
 
-    lrs = list(settings["lrs"])
+    lrs = list(settings.lrs)
     table = np.full((len(OPTIMIZERS), len(lrs)), np.nan)
     for r in grid:
         if r["test_accuracy"] is not None:
@@ -327,7 +352,7 @@ def _heatmap(ctx, section, grid, settings) -> None:
     ax.set_yticks(range(len(OPTIMIZERS)), OPTIMIZERS)
     ax.set_xlabel("learning rate")
     ax.set_ylabel("optimizer")
-    ax.set_title(f"Test accuracy of the ONNX file ({settings['net'].split(':')[0]})")
+    ax.set_title(f"Test accuracy of the ONNX file ({settings.net.split(':')[0]})")
     fig.colorbar(image, ax=ax, label="test accuracy")
     fig.tight_layout()
     section.figure(
@@ -340,7 +365,7 @@ def _heatmap(ctx, section, grid, settings) -> None:
 
 
 def _schedule_figure(ctx, section, schedules, settings) -> None:
-    import matplotlib.pyplot as plt
+    from toolkit.plots import plt
 
     colours = plt.get_cmap("tab10")
     fig, axes = plt.subplots(1, 3, figsize=(10, 3.6), sharex=True)
@@ -368,22 +393,19 @@ def _schedule_figure(ctx, section, schedules, settings) -> None:
         ax.set_xlabel("batches")
         ax.grid(alpha=0.3, which="both")
     axes[0].legend(fontsize=8)
-    run = settings["schedule_run"]
+    run = settings.schedule_run
     fig.suptitle(f"Learning-rate schedules: {run['optimizer']} from lr {run['lr']:g}")
     fig.tight_layout()
     section.figure(
         "schedules",
         fig,
-        f"Learning rate, training loss and training accuracy every {settings['log_every']} "
+        f"Learning rate, training loss and training accuracy every {settings.log_every} "
         f"batches for each schedule ({_knobs_text(settings)}). Schedules whose rates coincide "
         "overlap; a cross ends a diverged run.",
     )
 
 
 def _write_figures(ctx, section, grid, schedules, settings) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
     _curve_grid(ctx, section, grid, settings, "train_loss", "training loss")
     _curve_grid(ctx, section, grid, settings, "train_accuracy", "training accuracy")
     _heatmap(ctx, section, grid, settings)
@@ -435,10 +457,10 @@ def _write_findings(section, grid, schedules, settings, stall: float) -> None:
         f"{_name(best)} reaches the best test accuracy ({best['test_accuracy']:.4f}); "
         f"{diverged} of {len(grid)} runs diverged"
         + (
-            f"; {_name(fastest)} is first to {settings['target']:.0%} training accuracy "
+            f"; {_name(fastest)} is first to {settings.target:.0%} training accuracy "
             f"({fastest['batches_to_target']} batches)."
             if fastest
-            else f"; none reached {settings['target']:.0%} training accuracy."
+            else f"; none reached {settings.target:.0%} training accuracy."
         )
     )
 
@@ -465,7 +487,7 @@ def _failures(section, grid, stall: float) -> None:
 
 
 def _fastest(section, grid, settings) -> dict | None:
-    target = settings["target"]
+    target = settings.target
     reached = [r for r in grid if r["batches_to_target"] is not None]
     if not reached:
         best = max(
@@ -491,7 +513,7 @@ def _fastest(section, grid, settings) -> dict | None:
     section.finding(
         f"Fastest to {target:.0%} training accuracy: {_name(fastest)}, after "
         f"{fastest['batches_to_target']} batches{also}; {len(reached)} of {len(grid)} runs "
-        f"reached it (read from curve points every {settings['log_every']} batches)."
+        f"reached it (read from curve points every {settings.log_every} batches)."
     )
     return fastest
 

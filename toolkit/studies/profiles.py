@@ -1,13 +1,14 @@
 """How big a study run is: one profile for tests, one for a laptop, one for the full project.
 
-A profile holds only the sizes every study shares; each study keeps its own per-profile
-settings (sweep values, sizes) in a ``SETTINGS`` table beside its code, read with
-:meth:`toolkit.studies.context.StudyContext.settings`.
+A profile holds only the sizes every study shares; each study keeps its own settings (sweep
+values, sizes) as a frozen dataclass beside its code, with one instance per profile in a
+:class:`PerProfile` named ``SETTINGS``, read with ``SETTINGS.of(ctx)``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Generic, TypeVar
 
 from toolkit.registry import Registry
 
@@ -81,6 +82,42 @@ _add(
         latency_budget_s=1.0,
     )
 )
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class PerProfile(Generic[T]):
+    """A study's settings: one frozen settings object per profile, checked when the study's
+    module is imported (each of tiny, quick and full is required, all of one type).
+
+    Example:
+        >>> SETTINGS = PerProfile(tiny=Sizes(3), quick=Sizes(30), full=Sizes(300))
+        >>> SETTINGS.of(ctx).n  # doctest: +SKIP
+    """
+
+    tiny: T
+    quick: T
+    full: T
+
+    def __post_init__(self):
+        kinds = {type(getattr(self, f.name)) for f in fields(self)}
+        if len(kinds) != 1:
+            raise TypeError(f"PerProfile needs one settings type; got {sorted(map(str, kinds))}.")
+
+    def __getitem__(self, profile: str) -> T:
+        """The settings of the profile called ``profile`` (an unknown one is named)."""
+        names = [f.name for f in fields(self)]
+        if profile not in names:
+            raise ValueError(
+                f"No study settings for profile {profile!r}; there are {', '.join(names)}."
+            )
+        return getattr(self, profile)
+
+    def of(self, ctx) -> T:
+        """The settings of ``ctx``'s profile (a StudyContext, or anything with ``.profile``)."""
+        return self[ctx.profile.name]
 
 
 def get_profile(name: str) -> Profile:

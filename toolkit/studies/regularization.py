@@ -10,11 +10,13 @@ entirely (no best-epoch selection), so it sees the last epoch's weights, as the 
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 
 import numpy as np
 
 from toolkit.studies import register_study
 from toolkit.studies.context import Measured, Section, Split, StudyContext
+from toolkit.studies.profiles import PerProfile
 
 #: Overfitting: train accuracy more than this many points above validation accuracy.
 GAP_POINTS = 5.0
@@ -28,30 +30,47 @@ RULE = (
     "(underfit wins where both hold)"
 )
 
-SETTINGS = {
-    "tiny": {
-        "train": 300,
-        "val": 150,
-        "test": 200,
-        "epochs": 40,
-        "mlp": {"depth": 2, "width": 64},
-        "l2": (0.0, 0.1),
-        "l1": (0.0, 1e-2),
-        "lr_C": (0.01, 1.0),
-        "dropout": ((0.0, 0.0), (0.5, 0.5)),
-        "complexity": ("perceptron", "lr", "mlp:1", "mlp:2", "cnn:stages=1,width=8,dropout=0"),
-    },
-    "quick": {
-        "train": 1000,
-        "val": 500,
-        "test": 2000,
-        "epochs": 15,
-        "mlp": {"depth": 2, "width": 256},
-        "l2": (0.0, 1e-3, 1e-2, 1e-1, 1.0),
-        "l1": (0.0, 1e-4, 1e-3, 1e-2),
-        "lr_C": (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0),
-        "dropout": ((0.0, 0.0), (0.2, 0.2), (0.5, 0.5), (0.5, 0.0), (0.0, 0.5), (0.8, 0.8)),
-        "complexity": (
+
+@dataclass(frozen=True)
+class RegularizationSettings:
+    """The 'regularization' study's settings on one profile (one instance per profile below)."""
+
+    train: int
+    val: int
+    test: int | None
+    epochs: int
+    mlp: dict
+    l2: tuple[float, ...]
+    l1: tuple[float, ...]
+    lr_C: tuple[float, ...]
+    dropout: tuple[tuple[float, ...], ...]
+    complexity: tuple[str, ...]
+
+
+SETTINGS: PerProfile[RegularizationSettings] = PerProfile(
+    tiny=RegularizationSettings(
+        train=300,
+        val=150,
+        test=200,
+        epochs=40,
+        mlp={"depth": 2, "width": 64},
+        l2=(0.0, 0.1),
+        l1=(0.0, 1e-2),
+        lr_C=(0.01, 1.0),
+        dropout=((0.0, 0.0), (0.5, 0.5)),
+        complexity=("perceptron", "lr", "mlp:1", "mlp:2", "cnn:stages=1,width=8,dropout=0"),
+    ),
+    quick=RegularizationSettings(
+        train=1000,
+        val=500,
+        test=2000,
+        epochs=15,
+        mlp={"depth": 2, "width": 256},
+        l2=(0.0, 1e-3, 1e-2, 1e-1, 1.0),
+        l1=(0.0, 1e-4, 1e-3, 1e-2),
+        lr_C=(1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0),
+        dropout=((0.0, 0.0), (0.2, 0.2), (0.5, 0.5), (0.5, 0.0), (0.0, 0.5), (0.8, 0.8)),
+        complexity=(
             "perceptron",
             "lr",
             "mlp:1",
@@ -63,17 +82,17 @@ SETTINGS = {
             "cnn:stages=3,width=16,dropout=0",
             "resnet:width=8",
         ),
-    },
-    "full": {
-        "train": 5000,
-        "val": 1000,
-        "test": None,
-        "epochs": 30,
-        "mlp": {"depth": 2, "width": 512},
-        "l2": (0.0, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0),
-        "l1": (0.0, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2),
-        "lr_C": (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0),
-        "dropout": (
+    ),
+    full=RegularizationSettings(
+        train=5000,
+        val=1000,
+        test=None,
+        epochs=30,
+        mlp={"depth": 2, "width": 512},
+        l2=(0.0, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0),
+        l1=(0.0, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2),
+        lr_C=(1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0),
+        dropout=(
             (0.0, 0.0),
             (0.1, 0.1),
             (0.2, 0.2),
@@ -82,7 +101,7 @@ SETTINGS = {
             (0.0, 0.5),
             (0.8, 0.8),
         ),
-        "complexity": (
+        complexity=(
             "perceptron",
             "lr",
             "mlp:1",
@@ -95,15 +114,15 @@ SETTINGS = {
             "resnet",
             "resnet:blocks=2",
         ),
-    },
-}
+    ),
+)
 
 
 @register_study("regularization", "Under- and overfitting")
 def regularization(ctx: StudyContext, section: Section) -> None:
     """Train vs validation vs test accuracy over L1/L2 strength, dropout per layer and model
     complexity, and where under- and overfitting start."""
-    settings = ctx.settings(SETTINGS)
+    settings = SETTINGS.of(ctx)
     split = _draw(ctx, settings)
     sweeps = {
         "L2 (weight_decay)": _strength_sweep(ctx, split, settings, "weight_decay", "l2"),
@@ -122,17 +141,17 @@ def regularization(ctx: StudyContext, section: Section) -> None:
 # --- data and measurements -----------------------------------------------------------------
 
 
-def _draw(ctx: StudyContext, settings: dict) -> Split:
+def _draw(ctx: StudyContext, settings: RegularizationSettings) -> Split:
     """A small balanced draw: train + validation from the training split, and the test set."""
-    total = settings["train"] + settings["val"]
-    return ctx.split(total, settings["test"], seed=ctx.seed, val_fraction=settings["val"] / total)
+    total = settings.train + settings.val
+    return ctx.split(total, settings.test, seed=ctx.seed, val_fraction=settings.val / total)
 
 
-def mlp_spec(settings: dict, depth: int | None = None, dropout=(0.0,)) -> str:
+def mlp_spec(settings: RegularizationSettings, depth: int | None = None, dropout=(0.0,)) -> str:
     """A plain MLP (no batch norm) of the study's width; dropout one rate or one per layer."""
-    depth = depth or settings["mlp"]["depth"]
+    depth = depth or settings.mlp["depth"]
     rates = "/".join(f"{r:g}" for r in dropout) if any(dropout) else "0"
-    return f"mlp:depth={depth},width={settings['mlp']['width']},bn=0,dropout={rates}"
+    return f"mlp:depth={depth},width={settings.mlp['width']},bn=0,dropout={rates}"
 
 
 def _measure(ctx: StudyContext, spec: str, split: Split, options: dict, tag: str) -> Measured:
@@ -170,8 +189,8 @@ def _strength_sweep(ctx, split, settings, option: str, key: str) -> list[dict]:
     other sweeps' unregularised MLP). Ordered from most to least capacity."""
     spec = mlp_spec(settings)
     points = []
-    for strength in sorted(settings[key]):
-        options = {"epochs": settings["epochs"]}
+    for strength in sorted(getattr(settings, key)):
+        options = {"epochs": settings.epochs}
         if strength > 0:
             options[option] = strength
         m = _measure(ctx, spec, split, options, tag=f"{option}={strength:g}")
@@ -183,7 +202,7 @@ def _c_sweep(ctx, split, settings) -> list[dict]:
     """Logistic regression (L2) at each C; the axis is the strength 1/C, ordered from most
     to least capacity (largest C first)."""
     points = []
-    for c in sorted(settings["lr_C"], reverse=True):
+    for c in sorted(settings.lr_C, reverse=True):
         spec = "lr" if c == 1.0 else f"lr:C={c:g}"
         m = _measure(ctx, spec, split, {}, tag=f"lr_C={c:g}")
         points.append(_point(f"C={c:g}", 1.0 / c, m))
@@ -193,9 +212,9 @@ def _c_sweep(ctx, split, settings) -> list[dict]:
 def _dropout_sweep(ctx, split, settings) -> list[dict]:
     """The base MLP with each per-layer dropout combination, in the order given."""
     points = []
-    for i, rates in enumerate(settings["dropout"]):
+    for i, rates in enumerate(settings.dropout):
         spec = mlp_spec(settings, dropout=rates)
-        m = _measure(ctx, spec, split, {"epochs": settings["epochs"]}, tag=f"dropout={rates}")
+        m = _measure(ctx, spec, split, {"epochs": settings.epochs}, tag=f"dropout={rates}")
         label = " / ".join(f"{r:g}" for r in rates)
         points.append(_point(label, i, m))
     return points
@@ -205,12 +224,12 @@ def _complexity_sweep(ctx, split, settings) -> list[dict]:
     """Each model of the complexity ladder ('mlp:N' is the plain MLP of depth N), ordered by
     parameter count."""
     points = []
-    for name in settings["complexity"]:
+    for name in settings.complexity:
         if name.startswith("mlp:") and name[4:].isdigit():
             spec, label = mlp_spec(settings, depth=int(name[4:])), f"mlp depth {name[4:]}"
         else:
             spec, label = name, name.replace(":", " ").replace(",dropout=0", "")
-        m = _measure(ctx, spec, split, {"epochs": settings["epochs"]}, tag=f"complexity={label}")
+        m = _measure(ctx, spec, split, {"epochs": settings.epochs}, tag=f"complexity={label}")
         points.append(_point(label, float(m.parameters or 0), m))
     return sorted(points, key=lambda p: p["x"])
 
@@ -279,13 +298,15 @@ COLUMNS = [
 ]
 
 
-def _write_tables(section: Section, sweeps: dict, split: Split, settings: dict) -> None:
+def _write_tables(
+    section: Section, sweeps: dict, split: Split, settings: RegularizationSettings
+) -> None:
     rows = [{"sweep": name, **p} for name, points in sweeps.items() for p in points]
     section.table(
         "fits",
         rows,
         f"Train, validation and test accuracy of every ONNX file ({split.describe()}; "
-        f"networks train {settings['epochs']} epochs, the last epoch's weights are exported). "
+        f"networks train {settings.epochs} epochs, the last epoch's weights are exported). "
         f"x is the swept value: strength (L1, L2, 1/C), dropout variant index, or parameters. "
         f"gap_points = train − validation accuracy in points; regime by the rule: {RULE}.",
         columns=COLUMNS,
@@ -362,7 +383,7 @@ def _lines(ax, xs: list[float], points: list[dict]) -> None:
 
 
 def _set_colours() -> dict:
-    import matplotlib.pyplot as plt
+    from toolkit.plots import plt
 
     tab10 = plt.get_cmap("tab10")
     return {"train": tab10(0), "validation": tab10(1), "test": tab10(2)}
@@ -378,18 +399,14 @@ def _regime_legend(ax, loc: str = "lower left") -> None:
     ax.legend(handles, labels, fontsize=8, loc=loc)
 
 
-def _write_figures(ctx, section: Section, sweeps: dict, settings: dict) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-
+def _write_figures(ctx, section: Section, sweeps: dict, settings: RegularizationSettings) -> None:
     _strength_figure(ctx, section, sweeps, settings)
     _dropout_figure(section, sweeps["dropout"], settings)
     _complexity_figure(ctx, section, sweeps["complexity"])
 
 
-def _strength_figure(ctx, section: Section, sweeps: dict, settings: dict) -> None:
-    import matplotlib.pyplot as plt
+def _strength_figure(ctx, section: Section, sweeps: dict, settings: RegularizationSettings) -> None:
+    from toolkit.plots import plt
 
     names = ["L2 (weight_decay)", "L1 (l1)", "logistic regression 1/C"]
     fig, axes = plt.subplots(1, 3, figsize=(10, 3.8), sharey=True)
@@ -420,8 +437,8 @@ def _strength_figure(ctx, section: Section, sweeps: dict, settings: dict) -> Non
     )
 
 
-def _dropout_figure(section: Section, points: list[dict], settings: dict) -> None:
-    import matplotlib.pyplot as plt
+def _dropout_figure(section: Section, points: list[dict], settings: RegularizationSettings) -> None:
+    from toolkit.plots import plt
 
     fig, ax = plt.subplots(figsize=(8, 3.8))
     width, colours = 0.27, _set_colours()
@@ -462,7 +479,7 @@ def _dropout_figure(section: Section, points: list[dict], settings: dict) -> Non
 def _complexity_figure(ctx, section: Section, points: list[dict]) -> None:
     """Models in order of parameter count, evenly spaced so that every name stays legible;
     the count is printed under each name."""
-    import matplotlib.pyplot as plt
+    from toolkit.plots import plt
 
     fig, ax = plt.subplots(figsize=(9.5, 4.6))
     xs = list(range(len(points)))
@@ -497,7 +514,7 @@ def _count(parameters: int | None) -> str:
 # --- findings ----------------------------------------------------------------------------------
 
 
-def _write_findings(section: Section, sweeps: dict, settings: dict) -> None:
+def _write_findings(section: Section, sweeps: dict, settings: RegularizationSettings) -> None:
     for name, points in sweeps.items():
         section.finding(_sweep_finding(name, points))
     _dropout_finding(section, sweeps["dropout"])
