@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from toolkit.harness import available_runtimes, list_runtimes
+from toolkit.harness.timing import latency_stats
 
 DEFAULT_BATCH_SIZES = (1, 8, 32, 256, 1024)
 
@@ -152,10 +152,11 @@ def runner(onnx_model, runtime, pytestconfig):
     return value
 
 
-def percentiles_ms(seconds) -> dict[str, float]:
-    """p50/p90/p99 in ms (pytest-benchmark itself reports none)."""
-    p50, p90, p99 = np.percentile(np.asarray(seconds) * 1e3, [50, 90, 99])
-    return {"p50_ms": float(p50), "p90_ms": float(p90), "p99_ms": float(p99)}
+def timing_info(seconds, batch_size: int) -> dict[str, float]:
+    """The harness's latency statistics (toolkit.harness.timing.latency_stats: percentiles in
+    ms, throughput) of pytest-benchmark's raw per-call seconds, named as in results.csv, so a
+    benchmark's numbers and `xrbench run`'s are derived by the same code."""
+    return latency_stats(list(seconds), batch_size)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 from toolkit.harness import make_batch
 from toolkit.harness.contract import INPUT_NAME, LABEL_NAME, SCORES_NAME
 
-from .conftest import percentiles_ms
+from .conftest import timing_info
 
 
 def test_cuda_compute_only(benchmark, runner, onnx_model, runtime, batch_size, test_images):
@@ -37,7 +37,6 @@ def test_cuda_compute_only(benchmark, runner, onnx_model, runtime, batch_size, t
             "provider": runner.provider,
             "batch_size": batch_size,
             "threads": runner.threads,
-            "throughput_ips": batch_size / (sum(seconds) / len(seconds)),
-            **percentiles_ms(seconds),
+            **timing_info(seconds, batch_size),
         }
     )

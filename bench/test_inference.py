@@ -6,7 +6,7 @@ import time
 
 from toolkit.harness import make_batch
 
-from .conftest import percentiles_ms
+from .conftest import timing_info
 
 BUDGET_S = 1.0
 
@@ -26,8 +26,7 @@ def time_predict(benchmark, runner, model: str, runtime: str, batch_size: int, i
         "provider": runner.provider,
         "batch_size": batch_size,
         "threads": runner.threads,
-        "throughput_ips": batch_size / (sum(seconds) / len(seconds)),
-        **percentiles_ms(seconds),
+        **timing_info(seconds, batch_size),
     }
     if runner.placement is not None:
         info["node_share_on_provider"], info["time_share_on_provider"] = runner.placement.share_on(

@@ -270,3 +270,113 @@ def test_export_again_from_saved_weights(digits_run, tmp_path):
         json.loads(again.stdout)["summary"][0]["accuracy"]
         == json.loads(first.stdout)["summary"][0]["accuracy"]
     )
+
+
+# --- tables fit the terminal, progress bars only on one (issue 10) -------------------------
+
+
+@pytest.mark.parametrize("command", ["datasets", "runtimes", "models"])
+def test_listings_wrap_to_the_terminal_width(command, monkeypatch, capsys):
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main([command]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines and max(len(line) for line in lines) <= 80, max(lines, key=len)
+
+
+def test_a_wrapped_cell_keeps_every_word_on_indented_lines():
+    from toolkit.table import format_table
+
+    note = "a long note " * 12
+    rows = [{"name": "x", "notes": note.strip()}, {"name": "yy", "notes": "short"}]
+    lines = format_table(rows, ["name", "notes"], width=40).splitlines()
+    assert max(map(len, lines)) <= 40
+    indent = lines[0].index("notes")
+    wrapped = [line for line in lines[2:] if not line[:indent].strip()]
+    assert wrapped and all(line.startswith(" " * indent) for line in wrapped)
+    assert " ".join(line[indent:].strip() for line in lines[2:-1]) == note.strip()
+    assert lines[-1].split() == ["yy", "short"]
+    assert format_table(rows, ["name", "notes"]).count("\n") == 3  # no width: one row a line
+
+
+def test_a_narrow_terminal_still_leaves_the_last_column_some_room():
+    from toolkit.table import MIN_LAST_WIDTH, format_table
+
+    rows = [{"a": "x" * 50, "notes": "word " * 20}]
+    lines = format_table(rows, ["a", "notes"], width=30).splitlines()
+    assert all(len(line[52:]) <= MIN_LAST_WIDTH for line in lines[2:])
+
+
+def test_progress_off_a_terminal_is_one_log_line_per_step(monkeypatch, capsys):
+    from toolkit.progress import PlainProgress, configure_logging, progress
+
+    monkeypatch.setattr("toolkit.progress._on_terminal", lambda: False)
+    configure_logging(verbose=True)
+    bar = progress(["lr", "dt", "rf"], desc="models", unit="model")
+    assert isinstance(bar, PlainProgress)
+    assert list(bar) == ["lr", "dt", "rf"]
+    assert capsys.readouterr().err.splitlines() == [
+        "models: 1/3 model",
+        "models: 2/3 model",
+        "models: 3/3 model",
+    ]
+    quiet = progress(total=1000, desc="train lenet5", unit="batch", every_s=60)
+    for _ in range(1000):
+        quiet.update(1)
+    quiet.set_postfix({"train_loss": 0.25})
+    quiet.close()
+    assert capsys.readouterr().err.splitlines() == [
+        "train lenet5: 1000/1000 batch, train_loss=0.25"
+    ]
+    progress(total=5, desc="off", disable=True).update(5)
+    assert capsys.readouterr().err == ""
+
+
+def test_progress_on_a_terminal_is_a_tqdm_bar(monkeypatch):
+    tqdm = pytest.importorskip("tqdm")
+    from toolkit.progress import progress
+
+    monkeypatch.setattr("toolkit.progress._on_terminal", lambda: True)
+    bar = progress(total=3, desc="x", unit="model")
+    assert isinstance(bar, tqdm.tqdm)
+    bar.close()
+    assert not isinstance(progress(total=3, desc="x", disable=True), tqdm.tqdm)
+
+
+def test_configure_logging_twice_gives_one_line(capsys):
+    import logging
+
+    from toolkit.progress import configure_logging
+
+    configure_logging(verbose=True)
+    configure_logging(verbose=True)
+    logging.getLogger("toolkit.some_module").info("a note")
+    assert capsys.readouterr().err == "a note\n"
+    configure_logging(verbose=False)
+    logging.getLogger("toolkit.some_module").info("hidden")
+    logging.getLogger("toolkit.some_module").warning("shown")
+    assert capsys.readouterr().err == "shown\n"
+    configure_logging(verbose=True)
+
+
+def test_training_off_a_terminal_logs_one_line_per_model(monkeypatch, capsys):
+    """The engine's bar is the one helper's: off a terminal a short fit is one plain line,
+    not hundreds of carriage-return frames."""
+    pytest.importorskip("torch")
+    import numpy as np
+
+    from toolkit.engine import TrainConfig, fit
+    from toolkit.models import create_model
+    from toolkit.nets import ContractModule
+    from toolkit.progress import configure_logging
+
+    monkeypatch.setattr("toolkit.progress._on_terminal", lambda: False)
+    configure_logging(verbose=True)
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 256, (64, 8, 8), dtype=np.uint8), rng.integers(0, 2, 64)
+    net = create_model("mlp:depth=1,width=8", image_shape=(8, 8), num_classes=2, seed=0)
+    config = TrainConfig(epochs=2, batch_size=16, schedule="none", device="cpu")
+    fit(ContractModule(net, [0.5], [0.5], "NHW"), x, y, x, y, config, seed=0, label="mlp")
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    lines = [line for line in err.splitlines() if line.startswith("train mlp")]
+    assert len(lines) == 1 and lines[0].startswith("train mlp: 8/8 batch, train_loss="), err

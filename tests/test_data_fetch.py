@@ -165,10 +165,16 @@ def test_download_falls_through_to_good_mirror(tiny_card, mirror_server, dead_mi
 
 
 def test_download_progress_bar_goes_to_stderr(tiny_card, mirror_server, tmp_path, capsys):
+    """Off a terminal the bar is a log line (toolkit.progress), which the CLI's logging
+    configuration puts on stderr; on a terminal it is a tqdm bar on stderr."""
+    from toolkit.progress import configure_logging
+
+    configure_logging(verbose=True)
     download(tiny_card, tmp_path / "dest", mirrors=[f"{mirror_server}/good"], progress=True)
     out, err = capsys.readouterr()
     assert out == ""
     assert "tinyset/train-images-idx3-ubyte.gz" in err
+    assert "\r" not in err  # plain lines, no bar frames
 
 
 def test_corrupt_download_leaves_nothing(tiny_card, mirror_server, tmp_path):

@@ -1,20 +1,26 @@
 """The `xrbench` command: a thin layer over library calls a notebook can make too.
 
-Progress and notes go to stderr; tables (or, with --json, JSON) go to stdout, so other tools
-can read the output. Errors print one line naming the bad value and exit with status 2.
+Progress and notes go to stderr through `logging` (configured here, plain "message" lines;
+a progress bar only on a terminal); tables (or, with --json, JSON) go to stdout, wrapped to
+the terminal's width where a column holds long text, so other tools can read the output.
+Errors print one line naming the bad value and exit with status 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import textwrap
 from pathlib import Path
 
 from toolkit import __version__
 from toolkit.harness.evaluate import WHOLE_SET
-from toolkit.table import format_table
+from toolkit.progress import configure_logging
+from toolkit.table import format_table, terminal_width
+
+log = logging.getLogger(__name__)
 
 EPILOG = """\
 examples:
@@ -653,7 +659,7 @@ def cmd_advise(args) -> int:
     if args.plot:
         from toolkit.figures import pareto_figure
 
-        print(f"figure: {pareto_figure(args.run)}", file=sys.stderr)
+        log.info(f"figure: {pareto_figure(args.run)}")
     if args.json:
         _print_json({"advice": advice, "session_sweep": sweep})
         return 0
@@ -714,9 +720,10 @@ def cmd_models(args) -> int:
         for n in list_models()
     ]
     columns = ["name", "framework", "scores", "description"]
-    print(format_table(rows, columns + (["knobs (defaults)"] if args.knobs else [])))
+    columns += ["knobs (defaults)"] if args.knobs else []
+    print(format_table(rows, columns, width=terminal_width()))
     if not args.knobs:
-        print("\nxrbench models --knobs shows each model's knobs; a variant is NAME:KNOB=VALUE,...")
+        print("\nxrbench models --knobs lists the knobs; a variant is NAME:KNOB=VALUE,...")
     return 0
 
 
@@ -736,7 +743,8 @@ def cmd_runtimes(_args) -> int:
                 "notes": missing or spec.summary,
             }
         )
-    print(format_table(rows, ["runtime", "runs", "device", "available", "notes"]))
+    columns = ["runtime", "runs", "device", "available", "notes"]
+    print(format_table(rows, columns, width=terminal_width()))
     return 0
 
 
@@ -751,7 +759,7 @@ def cmd_datasets(args) -> int:
         }
         for s in dataset_status(args.data_dir)
     ]
-    print(format_table(rows, ["name", "found", "where / how to get"]))
+    print(format_table(rows, ["name", "found", "where / how to get"], width=terminal_width()))
     return 0
 
 
@@ -832,6 +840,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
+    configure_logging(verbose=True)  # notes and progress lines: plain text on stderr
     from toolkit.data import DataFileError, DownloadError
     from toolkit.harness import ContractError, RuntimeUnavailable
 

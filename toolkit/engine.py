@@ -376,7 +376,7 @@ def fit(
             with the best validation accuracy (the earlier on ties) are restored at the end.
         config: the knobs, see :class:`TrainConfig`.
         seed: seeds everything random in the run.
-        progress: show a progress bar.
+        progress: show progress (a bar on a terminal, plain log lines otherwise).
         label: the bar's name.
         augment: ``(uint8 batch, generator) -> uint8 batch``, applied to each training
             batch on the training device (the generator lives there too).
@@ -389,9 +389,8 @@ def fit(
         ValueError: ``patience`` or the 'plateau' schedule without a validation set, or an
             unavailable device.
     """
-    from tqdm.auto import tqdm
-
     from toolkit.harness.runtimes import default_threads
+    from toolkit.progress import progress as progress_bar
 
     has_val = x_val is not None and len(x_val) > 0
     if not has_val and (config.patience is not None or config.schedule == "plateau"):
@@ -424,12 +423,13 @@ def fit(
     tally = _Tally(config.log_every)
     status, best_epoch, best_accuracy, best_state = "ok", None, -1.0, None
     best_val_loss, stale_epochs = math.inf, 0
-    bar = tqdm(
+    bar = progress_bar(  # a bar on a terminal; off one, a line a minute and a last line
         total=config.epochs * batches_per_epoch,
         desc=f"train {label}".strip(),
         unit="batch",
         disable=not progress,
         leave=False,
+        every_s=60.0,
     )
     started = time.perf_counter()
     for epoch in range(1, config.epochs + 1):

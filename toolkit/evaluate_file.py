@@ -6,7 +6,7 @@ the slim environments of the CUDA and OpenVINO builds and proves a file stands a
 
 from __future__ import annotations
 
-import sys
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +17,8 @@ from toolkit.harness.contract import ContractError
 from toolkit.harness.evaluate import WHOLE_SET, evaluate_predictor
 from toolkit.harness.runtimes import inspect_onnx
 from toolkit.table import printable
+
+log = logging.getLogger(__name__)
 
 #: Test images fed to the profiling run of each session (the dataset's own, so files with
 #: an open height or width, or that only work on real data, are profiled as they run).
@@ -101,9 +103,8 @@ def evaluate_file(
     result = FileEvaluation(path=path, dataset=dataset)
     trained_on = info.metadata.get("dataset")
     if trained_on and trained_on != dataset:
-        print(
-            f"note: {shown} was trained on '{printable(trained_on)}', evaluated on '{dataset}'.",
-            file=sys.stderr,
+        log.warning(
+            f"note: {shown} was trained on '{printable(trained_on)}', evaluated on '{dataset}'."
         )
     model_name = info.metadata.get("model_name") or path.stem
     for runtime in runtimes:

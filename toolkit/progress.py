@@ -59,8 +59,8 @@ def progress(
         disable: show nothing at all (no bar, no lines).
         leave: keep the finished bar on the terminal.
         every_s: off a terminal, log at most one line per this many seconds (a download's
-            chunks, a training's batches); None logs every step. ``set_postfix`` and
-            ``close`` always log, so a training still gets a line per epoch and a last one.
+            chunks, a training's batches); None logs every step. ``close`` logs the last
+            state, so a quick training or download is one line.
         **tqdm_options: passed to tqdm on a terminal (``unit_scale``, ``unit_divisor``, ...).
 
     Returns:
@@ -154,11 +154,10 @@ class PlainProgress:
             self._log()
 
     def set_postfix(self, values: dict | None = None, refresh: bool = True, **kw) -> None:
-        """Add ``key=value`` pairs to the line and log it (a training's epoch summary)."""
+        """Show ``key=value`` pairs on the next line (a training's last epoch summary)."""
         pairs = {**(values or {}), **kw}
         self.postfix = ", ".join(f"{k}={v}" for k, v in pairs.items())
-        if refresh:
-            self._log()
+        self._logged_n = None  # news: the last line shows it even if no step came since
 
     def set_description(self, desc: str, refresh: bool = True) -> None:
         """Rename what is in progress (logged with the next line)."""

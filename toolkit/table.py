@@ -7,6 +7,8 @@ so a crafted name cannot clear the terminal, move the cursor or forge a table ro
 
 from __future__ import annotations
 
+import shutil
+import textwrap
 from collections.abc import Sequence
 
 
@@ -45,10 +47,16 @@ def _cell(value, digits: int) -> str:
     return printable(value)
 
 
-def format_table(rows: Sequence[dict], columns: Sequence[str], digits: int = 4) -> str:
+def format_table(
+    rows: Sequence[dict], columns: Sequence[str], digits: int = 4, width: int | None = None
+) -> str:
     """Rows as an aligned table; numbers right-aligned, missing values as '-'.
 
-    Every cell and header is passed through :func:`printable`, so one row is one line.
+    Every cell and header is passed through :func:`printable`, so a cell never holds a line
+    break of its own. With ``width`` (the terminal's, from :func:`terminal_width`), a long
+    text in the last column (a dataset's path, a runtime's notes) is wrapped onto
+    continuation lines indented to that column, so that every line fits when the other
+    columns leave it room (at least :data:`MIN_LAST_WIDTH` characters).
     """
     cells = [[_cell(row.get(c), digits) for c in columns] for row in rows]
     headers = [printable(c) for c in columns]
@@ -57,12 +65,33 @@ def format_table(rows: Sequence[dict], columns: Sequence[str], digits: int = 4) 
         all(isinstance(row.get(c), int | float) or row.get(c) in (None, "") for row in rows)
         for c in columns
     ]
+    indent = sum(widths[:-1]) + 2 * (len(widths) - 1)
+    room = None
+    if width is not None and columns and not numeric[-1] and indent + widths[-1] > width:
+        room = max(width - indent, MIN_LAST_WIDTH, len(headers[-1]))
+        widths[-1] = min(widths[-1], room)
 
     def line(values):
         return "  ".join(
             v.rjust(w) if n else v.ljust(w) for v, w, n in zip(values, widths, numeric, strict=True)
         ).rstrip()
 
+    def row_lines(values):
+        if room is None or len(values[-1]) <= room:
+            return [line(values)]
+        parts = textwrap.wrap(values[-1], room, break_on_hyphens=False) or [""]
+        return [line([*values[:-1], parts[0]])] + [" " * indent + part for part in parts[1:]]
+
     out = [line(headers), line(["-" * w for w in widths])]
-    out += [line(r) for r in cells]
+    for r in cells:
+        out += row_lines(r)
     return "\n".join(out)
+
+
+#: The narrowest a wrapped last column gets, however wide the columns before it.
+MIN_LAST_WIDTH = 20
+
+
+def terminal_width() -> int:
+    """The terminal's width in characters ($COLUMNS first, 80 where there is no terminal)."""
+    return shutil.get_terminal_size().columns

@@ -28,7 +28,6 @@ import logging
 import os
 import re
 import socket
-import sys
 import tempfile
 import threading
 import time
@@ -466,15 +465,17 @@ def _stream(
 
 
 def _progress_bar(total: int | None, desc: str, enabled: bool):
-    """Return a tqdm bar on stderr, or None when disabled or tqdm is missing."""
-    if not enabled:
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    return tqdm(
-        total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr
+    """A byte-counting bar on a terminal; off one, a log line every 10 s and a last one."""
+    from toolkit.progress import progress
+
+    return progress(
+        total=total,
+        desc=desc,
+        unit="B",
+        disable=not enabled,
+        every_s=10.0,
+        unit_scale=True,
+        unit_divisor=1024,
     )
 
 
