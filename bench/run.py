@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -21,8 +22,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from toolkit.harness.timing import LATENCY_FIELDS  # noqa: E402
+from toolkit.progress import configure_logging  # noqa: E402
 from toolkit.results import atomic_write_text, csv_text  # noqa: E402
 from toolkit.schema import COLUMNS  # noqa: E402
+
+log = logging.getLogger("xrbench.bench")
 
 #: extra_info keys written as results.csv metrics besides the harness's LATENCY_FIELDS.
 METRICS = {
@@ -96,23 +100,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("-k", dest="keyword", help="pytest -k expression (which benchmarks)")
     args, pytest_args = parser.parse_known_args(argv)
+    configure_logging(verbose=True)
     if args.keyword:
         pytest_args = ["-k", args.keyword, *pytest_args]
     run_dir = Path(args.run_dir) if args.run_dir else newest_run(Path(args.runs_root))
     if run_dir is None:
-        print(
+        log.error(
             f"No run folder under {args.runs_root}/: make one first, e.g. `tox -e run` or "
-            "`xrbench run --models lenet5,lr`, or pass RUN_DIR.",
-            file=sys.stderr,
+            "`xrbench run --models lenet5,lr`, or pass RUN_DIR."
         )
         return 2
     if not (run_dir / "manifest.json").is_file():
-        print(f"{run_dir} is not a run folder (no manifest.json).", file=sys.stderr)
+        log.error(f"{run_dir} is not a run folder (no manifest.json).")
         return 2
     if args.require:
         missing = _missing(args.require)
         if missing:
-            print(f"bench-{args.name}: skipped: {missing}", file=sys.stderr)
+            log.warning(f"bench-{args.name}: skipped: {missing}")
             return 0
         pytest_args = [f"--runtimes={args.require}", *pytest_args]
     out_json = run_dir / f"bench-{args.name}.json"
