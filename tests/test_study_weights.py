@@ -194,3 +194,11 @@ def test_weights_study(fixture, request, run_tiny_study, tmp_path):
     data = request.getfixturevalue(fixture)
     section = run_tiny_study("weights", data, tmp_path)
     _check(section, tmp_path / "studies" / "weights", data)
+
+
+def test_a_gap_in_an_image_grid_is_an_empty_panel():
+    from toolkit.plots import image_grid
+
+    fig = image_grid([np.ones((2, 2)), None, np.ones((2, 2, 3)) / 2], ["a", "", "c"], cols=3)
+    assert [ax.axison for ax in fig.axes[:3]] == [True, False, True]
+    fig.clf()

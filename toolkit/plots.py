@@ -205,7 +205,8 @@ def image_grid(
     colourbar_label: str = "",
     panel: float = 1.3,
 ):
-    """Panels of 2-D maps (weights, filters, activations) or RGB images [H, W, 3] in [0, 1].
+    """Panels of 2-D maps (weights, filters, activations) or RGB images [H, W, 3] in [0, 1];
+    a None in ``images`` leaves its panel empty.
 
     ``diverging`` maps 2-D panels with a red-blue colormap centred at 0 (positive red,
     negative blue); otherwise with viridis from the panel's minimum. ``shared_scale`` gives
@@ -218,13 +219,16 @@ def image_grid(
     fig, axes = plt.subplots(
         rows, cols, figsize=(panel * cols + 0.9, panel * rows + 0.5), squeeze=False
     )
-    flat = [np.asarray(im, dtype=float) for im in images]
-    maps = [im for im in flat if im.ndim == 2]
+    flat = [None if im is None else np.asarray(im, dtype=float) for im in images]
+    maps = [im for im in flat if im is not None and im.ndim == 2]
     limit = max((float(np.abs(im).max()) for im in maps), default=1.0) or 1.0
     low = min((float(im.min()) for im in maps), default=0.0)
     high = max((float(im.max()) for im in maps), default=1.0)
     shown = None
     for ax, image, name in zip(axes.flat, flat, titles, strict=False):
+        if image is None:  # a gap, e.g. to start the next group on a new row
+            ax.axis("off")
+            continue
         if image.ndim == 3:
             ax.imshow(np.clip(image, 0, 1))
         else:

@@ -345,7 +345,7 @@ def filters_figure(layers: list[Layer], count: int):
             panels.append(as_panel(w))
             titles.append(f"{layer.model} #{u}")
         gap = -min(count, len(layer.weights)) % cols  # the next model starts a new row
-        panels += [np.zeros(panels[-1].shape)] * gap
+        panels += [None] * gap
         titles += [""] * gap
     return plots.image_grid(
         panels,
