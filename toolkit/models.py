@@ -17,7 +17,7 @@ from toolkit import options
 from toolkit.options import Interval, OneOf
 from toolkit.registry import Registry, first_doc_line
 
-FRAMEWORKS = ("sklearn", "torch")
+FRAMEWORKS = ("sklearn", "torch", "xgboost", "lightgbm")
 
 
 @dataclass(frozen=True)
@@ -156,6 +156,8 @@ KNOB_CONSTRAINTS: dict[str, list[options.Constraint]] = {
     "head": [OneOf(["dense", "gap"])],  # and its heads
     "dense": _COUNT,
     "blocks": _COUNT,
+    "num_leaves": [Interval(int, 2, None)],  # LightGBM's leaves per tree
+    "max_bin": [Interval(int, 2, None)],  # histogram bins per feature (XGBoost, LightGBM)
 }
 
 
@@ -384,6 +386,72 @@ def hgb(*, image_shape, num_classes, seed, max_iter: int = 100, learning_rate: f
 
     return HistGradientBoostingClassifier(
         max_iter=max_iter, learning_rate=learning_rate, early_stopping=False, random_state=seed
+    )
+
+
+# --- gradient-boosted trees (XGBoost, LightGBM): input is to_features(images) -----------
+# Not in the default model list (they need the `boost` extra); `--models all` has them.
+# Threads are set at fit time from the cores the run may use.
+
+
+@register_model("xgboost")
+def xgb(
+    *,
+    image_shape,
+    num_classes,
+    seed,
+    n_estimators: int = 100,
+    max_depth: int | None = 6,
+    learning_rate: float = 0.3,
+    max_bin: int = 64,
+):
+    """XGBoost gradient-boosted trees (hist, 100 rounds of depth 6) on raw pixels.
+
+    ``max_depth=none`` grows each tree leaf-wise without a depth limit (XGBoost's
+    ``lossguide`` policy); 64 histogram bins keep full MNIST to minutes on two cores.
+    """
+    from xgboost import XGBClassifier
+
+    unlimited = max_depth is None
+    return XGBClassifier(
+        n_estimators=n_estimators,
+        max_depth=0 if unlimited else max_depth,
+        grow_policy="lossguide" if unlimited else "depthwise",
+        learning_rate=learning_rate,
+        tree_method="hist",
+        max_bin=max_bin,
+        random_state=seed,
+    )
+
+
+@register_model("lightgbm")
+def lgbm(
+    *,
+    image_shape,
+    num_classes,
+    seed,
+    n_estimators: int = 100,
+    num_leaves: int = 31,
+    max_depth: int | None = None,
+    learning_rate: float = 0.1,
+    max_bin: int = 63,
+):
+    """LightGBM gradient-boosted trees (100 rounds of 31 leaves, leaf-wise) on raw pixels.
+
+    ``max_depth=none`` (the default) leaves the depth to ``num_leaves``, as LightGBM does.
+    """
+    from lightgbm import LGBMClassifier
+
+    return LGBMClassifier(
+        n_estimators=n_estimators,
+        num_leaves=num_leaves,
+        max_depth=-1 if max_depth is None else max_depth,
+        learning_rate=learning_rate,
+        max_bin=max_bin,
+        deterministic=True,
+        force_col_wise=True,
+        random_state=seed,
+        verbose=-1,
     )
 
 
