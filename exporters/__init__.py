@@ -1,6 +1,8 @@
 """Exporters: a trained model -> a contract-following ONNX file, with parity checked.
 
-One exporter function per framework, looked up in :data:`EXPORTERS`.
+Each framework entry's ``export`` converts (:mod:`toolkit.frameworks`; scikit-learn's is
+:mod:`exporters.sklearn_export`, PyTorch's :mod:`exporters.torch_export`); this adds the
+contract metadata and runs onnx.checker, the same for every framework.
 """
 
 from __future__ import annotations
@@ -9,26 +11,16 @@ import onnx
 
 from exporters.metadata import contract_metadata, set_metadata
 from exporters.parity import check_parity, compare_predictions
-from exporters.sklearn_export import export_sklearn
-from exporters.torch_export import export_torch
 from toolkit.train import TrainedModel
-
-EXPORTERS = {"sklearn": export_sklearn, "torch": export_torch}
 
 
 def export_model(trained: TrainedModel, extra_metadata: dict | None = None) -> onnx.ModelProto:
     """Export, attach the contract metadata and run onnx.checker.
 
     Raises:
-        ValueError: the framework has no exporter, or the converter or checker failed.
+        ValueError: the framework is unknown, or the converter or checker failed.
     """
-    try:
-        exporter = EXPORTERS[trained.framework]
-    except KeyError:
-        raise ValueError(
-            f"No exporter for framework '{trained.framework}'; known: {', '.join(EXPORTERS)}."
-        ) from None
-    model = exporter(trained)
+    model = trained.framework_entry.export(trained)
     set_metadata(model, contract_metadata(trained, extra_metadata))
     try:
         onnx.checker.check_model(model, full_check=True)
@@ -37,4 +29,4 @@ def export_model(trained: TrainedModel, extra_metadata: dict | None = None) -> o
     return model
 
 
-__all__ = ["EXPORTERS", "check_parity", "compare_predictions", "export_model", "set_metadata"]
+__all__ = ["check_parity", "compare_predictions", "export_model", "set_metadata"]

@@ -1,7 +1,8 @@
 """Parameter count and forward FLOPs per image of every zoo model.
 
-PyTorch models are measured by torch's FLOP counter; scikit-learn models are counted from
-their fitted attributes with the rules below (a multiply-add counts 2 FLOPs, a tree node
+Each framework entry counts its own (:mod:`toolkit.frameworks`): PyTorch models are measured
+by torch's FLOP counter; scikit-learn models are counted from their fitted attributes with
+the rules below (a multiply-add counts 2 FLOPs, a tree node
 visit counts 1 comparison). A model type without a rule gets None, never a guess.
 """
 
@@ -74,14 +75,6 @@ def sklearn_complexity(
 
 
 def model_complexity(trained) -> dict[str, float | None]:
-    """{'parameters', 'flops_per_image'} of a TrainedModel (preprocessing not counted)."""
-    if trained.framework == "torch":
-        from toolkit.nets import count_parameters, flops_per_image
-
-        return {
-            "parameters": count_parameters(trained.model),
-            "flops_per_image": flops_per_image(trained.model, trained.image_shape),
-        }
-    n_features = int(np.prod(trained.image_shape))
-    params, flops = sklearn_complexity(trained.model, n_features, trained.num_classes)
-    return {"parameters": params, "flops_per_image": flops}
+    """{'parameters', 'flops_per_image'} of a TrainedModel (preprocessing not counted), as its
+    framework entry counts them."""
+    return trained.framework_entry.complexity(trained)

@@ -13,7 +13,6 @@ KeyboardInterrupt carries ``run_dir``). The manifest adds up the wall time of ev
 from __future__ import annotations
 
 import errno
-import importlib.util
 import json
 import sys
 import time
@@ -28,7 +27,6 @@ from toolkit.complexity import model_complexity
 from toolkit.data import balanced_subset, load_dataset, train_val_split
 from toolkit.evaluate_file import summary_row
 from toolkit.harness import (
-    RuntimeUnavailable,
     available_runtimes,
     get_runtime,
     list_runtimes,
@@ -129,21 +127,11 @@ def disk_full_error(error: BaseException) -> OSError | None:
     return None
 
 
-#: The module each framework's models need, checked before any work starts.
-FRAMEWORK_MODULES = {
-    "sklearn": ("sklearn", "skl2onnx", "onnx"),
-    "torch": ("torch", "onnx", "onnxscript"),
-}
-
-
 def require_framework(entry) -> None:
     """Fail before any work if a model's training stack is not installed."""
-    missing = [m for m in FRAMEWORK_MODULES[entry.framework] if importlib.util.find_spec(m) is None]
-    if missing:
-        raise RuntimeUnavailable(
-            f"Model '{entry.name}' needs {', '.join(missing)}, which this environment lacks; "
-            "install the training stack: pip install 'xrbench[train]'."
-        )
+    from toolkit.frameworks import get_framework
+
+    get_framework(entry.framework).require(entry.name)
 
 
 def resolve_runtimes(requested: Sequence[str] | None) -> list[str]:
@@ -516,7 +504,7 @@ class _Run:
             "mflops": None if flops is None else flops / 1e6,
         }
         self.evaluate(name, onnx_path, extra, parity["label_agreement"], trained)
-        if trained.framework == "torch":
+        if trained.framework_entry.precision_variants:
             for precision in config.precisions:
                 self.run_variant(name, onnx_path, reference, precision, extra)
 

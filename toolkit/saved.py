@@ -24,7 +24,19 @@ from typing import NamedTuple
 
 from toolkit.results import atomic_write_bytes
 
-WEIGHT_SUFFIXES = {"torch": ".safetensors", "sklearn": ".skops"}
+
+def weight_suffixes() -> dict[str, str]:
+    """Each framework's saved-model suffix, from the framework entries."""
+    from toolkit.frameworks import get_framework, list_frameworks
+
+    return {name: get_framework(name).weights_suffix for name in list_frameworks()}
+
+
+def __getattr__(name: str):
+    if name == "WEIGHT_SUFFIXES":  # the mapping older callers (bench/conftest.py) read
+        return weight_suffixes()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 SAVED_SHA256_KEY = "saved_model_sha256"
 """The ONNX metadata key holding the sha256 (hex) of the saved model's bytes."""
@@ -66,16 +78,9 @@ def save_trained(trained, onnx_path: Path) -> SavedModel:
         :data:`SAVED_SHA256_KEY` so that a reload can tell the saved model is the one
         exported.
     """
-    path = onnx_path.with_suffix(WEIGHT_SUFFIXES[trained.framework])
-    if trained.framework == "torch":
-        from safetensors.torch import save
-
-        state = {k: v.contiguous() for k, v in trained.model.state_dict().items()}
-        data = save(state, metadata={"model": trained.name, "layout": trained.layout})
-    else:
-        import skops.io
-
-        data = skops.io.dumps(trained.model)
+    framework = trained.framework_entry
+    path = onnx_path.with_suffix(framework.weights_suffix)
+    data = framework.save(trained)
     return SavedModel(atomic_write_bytes(path, data), hashlib.sha256(data).hexdigest())
 
 
@@ -95,7 +100,7 @@ def onnx_metadata(onnx_path: str | Path) -> dict[str, str]:
     except FileNotFoundError:
         raise
     except Exception as e:  # protobuf raises its own DecodeError, or RuntimeWarning-ish errors
-        raise ValueError(f"{path.name}: not a readable ONNX file ({_one_line(e)}).") from e
+        raise ValueError(f"{path.name}: not a readable ONNX file ({one_line(e)}).") from e
     return {p.key: p.value for p in model.metadata_props}
 
 
@@ -117,9 +122,12 @@ def load_trained(onnx_path: str | Path):
             f"{onnx_path.name}: its metadata has no training_config/framework; only files "
             "exported by xrbench can be reloaded natively."
         )
+    from toolkit.frameworks import get_framework
+
     fields = _read_metadata(onnx_path.name, meta)
     framework = fields["framework"]
-    weights = onnx_path.with_suffix(WEIGHT_SUFFIXES[framework])
+    entry = get_framework(framework)
+    weights = onnx_path.with_suffix(entry.weights_suffix)
     if not weights.is_file():
         raise FileNotFoundError(f"{onnx_path.name}: no saved model beside it ({weights.name}).")
     data = weights.read_bytes()
@@ -134,10 +142,7 @@ def load_trained(onnx_path: str | Path):
                 f"{recorded.strip()[:16]}... recorded in {onnx_path.name}; the saved model "
                 "was changed or belongs to another export."
             )
-    if framework == "torch":
-        model = _load_torch(fields, weights, data)
-    else:
-        model = _load_sklearn(weights, data, fields)
+    model = entry.load(data, fields, weights.name)
     return TrainedModel(
         name=meta.get("model_name", onnx_path.stem),
         framework=framework,
@@ -159,9 +164,11 @@ def _read_metadata(name: str, meta: dict[str, str]) -> dict:
     def bad(what: str) -> ValueError:
         return ValueError(f"{name}: its metadata {what}; only files exported by xrbench reload.")
 
+    from toolkit.frameworks import get_framework, list_frameworks
+
     framework = meta["framework"]
-    if framework not in WEIGHT_SUFFIXES:
-        raise bad(f"names framework {framework!r}, not one of {', '.join(WEIGHT_SUFFIXES)}")
+    if framework not in list_frameworks():
+        raise bad(f"names framework {framework!r}, not one of {', '.join(list_frameworks())}")
 
     def parsed(key: str):
         if key not in meta:
@@ -174,8 +181,9 @@ def _read_metadata(name: str, meta: dict[str, str]) -> dict:
     config = parsed("training_config")
     if not isinstance(config, dict) or not isinstance(config.get("params", {}), dict):
         raise bad("training_config is not an object with a 'params' object")
-    if framework == "torch" and not isinstance(config.get("model"), str):
-        raise bad("training_config names no model")
+    problem = get_framework(framework).check_config(config)
+    if problem:
+        raise bad(problem)
     image_shape = parsed("image_shape")
     if (
         not isinstance(image_shape, list)
@@ -204,85 +212,39 @@ def _read_metadata(name: str, meta: dict[str, str]) -> dict:
     }
 
 
-def _load_torch(fields: dict, weights: Path, data: bytes):
-    """The ContractModule the config describes, with the saved tensors, checked by name,
-    shape and dtype first (load_state_dict's own error is many lines and names no file)."""
-    import torch
-    from safetensors.torch import load
-
-    from toolkit.models import create_model
-    from toolkit.nets import ContractModule
-
-    config, image_shape = fields["config"], fields["image_shape"]
-    try:
-        state = load(data)
-    except Exception as e:  # safetensors raises SafetensorError, or others on bad headers
-        raise ValueError(
-            f"{weights.name}: not a readable safetensors file ({_one_line(e)})."
-        ) from e
-    channels = image_shape[2] if len(image_shape) == 3 else 1
-
-    def build() -> ContractModule:
-        net = create_model(
-            config["model"],
-            image_shape=image_shape,
-            num_classes=len(fields["class_names"]),
-            seed=config.get("seed", 0),
-            **config.get("params", {}),
-        )
-        return ContractModule(net, [0.0] * channels, [1.0] * channels, fields["layout"])
-
-    try:
-        # shapes first, on the meta device: metadata naming huge images or layers allocates
-        # nothing, and the real module is built only once it matches the file's tensors
-        with torch.device("meta"):
-            expected = build().state_dict()
-    except (ValueError, TypeError, KeyError, RuntimeError) as e:
-        raise ValueError(
-            f"{weights.name}: the training_config of its ONNX file does not build a model "
-            f"({_one_line(e)})."
-        ) from e
-    problems = [f"missing {k}" for k in expected if k not in state]
-    problems += [f"unexpected {k}" for k in state if k not in expected]
-    problems += [
-        f"{k} is {list(v.shape)} {v.dtype}, expected {list(expected[k].shape)} {expected[k].dtype}"
-        for k, v in state.items()
-        if k in expected and (v.shape != expected[k].shape or v.dtype != expected[k].dtype)
-    ]
-    if problems:
-        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-        raise ValueError(
-            f"{weights.name}: does not fit {config['model']!r} as its ONNX file describes it: "
-            f"{'; '.join(problems[:3])}{more}."
-        )
-    module = build()
-    module.load_state_dict(state)  # the buffers bring the real mean/std
-    return module.eval()
-
-
 def _load_sklearn(weights: Path, data: bytes | None = None, fields: dict | None = None):
-    """The estimator in a skops file, loaded only if every type in it is trusted (see
-    :data:`TRUSTED_SKOPS_TYPES`); checked against the metadata where ``fields`` is given."""
+    """The estimator in a skops file (see :func:`load_skops`)."""
+    data = weights.read_bytes() if data is None else data
+    return load_skops(weights.name, data, fields)
+
+
+def load_skops(filename: str, data: bytes, fields: dict | None = None):
+    """The estimator in skops bytes, loaded only if every type in it is trusted (see
+    :data:`TRUSTED_SKOPS_TYPES`); checked against the metadata where ``fields`` is given.
+
+    Raises:
+        ValueError: empty, unreadable, untrusted types, or not a fitted classifier that fits
+            ``fields`` (one line naming ``filename``).
+    """
     import skops.io
 
-    data = weights.read_bytes() if data is None else data
     if not data:
-        raise ValueError(f"{weights.name}: is empty.")
+        raise ValueError(f"{filename}: is empty.")
     try:
         untrusted = skops.io.get_untrusted_types(data=data)
     except Exception as e:  # BadZipFile, KeyError (no schema.json), JSON and schema errors
-        raise ValueError(f"{weights.name}: not a readable skops file ({_one_line(e)}).") from e
+        raise ValueError(f"{filename}: not a readable skops file ({one_line(e)}).") from e
     refused = sorted(set(untrusted) - TRUSTED_SKOPS_TYPES)
     if refused:
         raise ValueError(
-            f"{weights.name}: refused to load: it holds types xrbench does not trust: "
+            f"{filename}: refused to load: it holds types xrbench does not trust: "
             f"{', '.join(refused)}"
         )
     try:
         model = skops.io.loads(data, trusted=list(untrusted))
     except Exception as e:  # a schema that names trusted types but holds broken state
-        raise ValueError(f"{weights.name}: not a readable skops file ({_one_line(e)}).") from e
-    _check_estimator(weights.name, model, fields)
+        raise ValueError(f"{filename}: not a readable skops file ({one_line(e)}).") from e
+    _check_estimator(filename, model, fields)
     return model
 
 
@@ -315,7 +277,7 @@ def _check_estimator(name: str, model, fields: dict | None) -> None:
         )
 
 
-def _one_line(error: BaseException) -> str:
+def one_line(error: BaseException) -> str:
     """An exception as one short line: its type and the first line of its message."""
     text = str(error).strip().splitlines()
     first = text[0] if text else ""

@@ -7,10 +7,51 @@ fixed test split of datasets that have no official one.
 from __future__ import annotations
 
 import numbers
+from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["balanced_subset", "stratified_indices", "train_val_split"]
+__all__ = ["Split", "balanced_subset", "stratified_indices", "train_val_split"]
+
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    """Train / validation / test arrays of one experiment, and a key naming how they were drawn.
+
+    One named type instead of a 6-tuple, passed from the data to training and measurement.
+    The key (e.g. "train=10000,test=2000,val=0.1,seed=0") lets studies that draw the same
+    split share the models trained on it.
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    key: str = ""
+
+    @property
+    def train_xy(self) -> tuple[np.ndarray, np.ndarray]:
+        """(x_train, y_train), e.g. for ``measure(also_on={"train": split.train_xy})``."""
+        return self.x_train, self.y_train
+
+    @property
+    def val_xy(self) -> tuple[np.ndarray, np.ndarray]:
+        """(x_val, y_val)."""
+        return self.x_val, self.y_val
+
+    @property
+    def test_xy(self) -> tuple[np.ndarray, np.ndarray]:
+        """(x_test, y_test)."""
+        return self.x_test, self.y_test
+
+    def describe(self) -> str:
+        """'10,000 train / 1,111 validation / 2,000 test images', for captions."""
+        return (
+            f"{len(self.x_train):,} train / {len(self.x_val):,} validation / "
+            f"{len(self.x_test):,} test images"
+        )
 
 
 def _check_xy(x: np.ndarray, y: np.ndarray) -> None:

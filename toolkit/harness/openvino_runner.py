@@ -8,6 +8,7 @@ naming the file, recorded as a failed row, never a fallback.
 
 from __future__ import annotations
 
+import importlib.util
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from toolkit.harness.contract import INPUT_NAME, LABEL_NAME, SCORES_NAME, ModelInfo
+from toolkit.harness.runtimes import Placement, check_onnx_file, inspect_onnx, register_runtime
 from toolkit.table import printable
 
 OPENVINO_PROVIDER = "OpenVINO:CPU"
@@ -40,8 +42,11 @@ class OpenVinoRunner:
         return out[self._label], out[self._scores]
 
 
-def open_openvino(path: Path, runtime: str, threads: int) -> OpenVinoRunner:
+def open_openvino(spec, path: Path, threads: int, sample=None, **_options) -> OpenVinoRunner:
     """Compile ``path`` with OpenVINO on the CPU, with a latency hint and pinned threads.
+
+    The opener of the `openvino` runtime (see :class:`toolkit.harness.runtimes.RuntimeSpec`);
+    onnxruntime's options (``optimization``) do not apply and are ignored.
 
     Raises:
         ContractError: the file does not follow the contract.
@@ -49,8 +54,8 @@ def open_openvino(path: Path, runtime: str, threads: int) -> OpenVinoRunner:
     """
     import openvino as ov
 
-    from toolkit.harness.runtimes import Placement, inspect_onnx
-
+    runtime = spec.name
+    path = check_onnx_file(path)
     info = inspect_onnx(path)  # the contract, read with onnxruntime's CPU provider
     start = time.perf_counter()
     core = ov.Core()
@@ -78,3 +83,13 @@ def open_openvino(path: Path, runtime: str, threads: int) -> OpenVinoRunner:
         _label=compiled.output(LABEL_NAME),
         _scores=compiled.output(SCORES_NAME),
     )
+
+
+@register_runtime(
+    "openvino", kind="onnx", provider=OPENVINO_PROVIDER, device="cpu", opener=open_openvino
+)
+def _openvino() -> str | None:
+    """Intel OpenVINO runtime reading the ONNX file directly (its CPU plugin)."""
+    if importlib.util.find_spec("openvino") is None:
+        return "openvino is not installed: pip install openvino (or `tox -e bench-openvino`)."
+    return None

@@ -1,10 +1,15 @@
 """The runtimes one harness measures: onnxruntime's providers and the native baselines.
 
 Each runtime is one registered function that says why it is unavailable here (or returns
-None when it is available). Asking for an unavailable runtime is an error, never a silent
-fallback: onnxruntime quietly drops to the CPU when a GPU provider fails to load, so
-:func:`open_onnx` checks ``session.get_providers()`` and reports, from onnxruntime's
-profiler, which share of the graph's nodes and time ran on which provider.
+None when it is available), and an opener: ``get_runtime(name).open(source, threads,
+sample)`` gives the runner the harness times, whatever opens it (an onnxruntime session,
+OpenVINO, a framework's native model). Adding a runtime is one registered function here or
+in a module of :data:`RUNTIME_MODULES` (see :mod:`toolkit.harness.openvino_runner`); native
+runtimes come from the framework entries (:mod:`toolkit.frameworks`). Asking for an
+unavailable runtime is an error, never a silent fallback: onnxruntime quietly drops to the
+CPU when a GPU provider fails to load, so :func:`open_onnx` checks
+``session.get_providers()`` and reports, from onnxruntime's profiler, which share of the
+graph's nodes and time ran on which provider.
 """
 
 from __future__ import annotations
@@ -46,7 +51,14 @@ class ProviderFallback(RuntimeUnavailable):
 
 @dataclass(frozen=True)
 class RuntimeSpec:
-    """One runtime: what it runs (ONNX or the native model), on which provider and device."""
+    """One runtime: what it runs (ONNX or the native model), on which provider and device,
+    and how it opens a session.
+
+    Attributes:
+        opener: ``(spec, source, threads, sample, **options) -> runner``; ``source`` is an
+            ONNX file's path for kind 'onnx' and a trained model for kind 'native'. Call it
+            through :meth:`open`.
+    """
 
     name: str
     kind: str  # "onnx" or "native"
@@ -54,21 +66,109 @@ class RuntimeSpec:
     device: str  # "cpu" or "cuda"
     missing: Callable[[], str | None]  # None when available, else what is missing and how to get it
     summary: str
+    opener: Callable | None = None
+
+    def open(self, source, threads: int | None = None, sample=None, **options):
+        """A runner of ``source`` on this runtime, ready for the harness to time.
+
+        Args:
+            source: an ONNX file (kind 'onnx') or a trained model (kind 'native').
+            threads: intra-op threads (default: all usable cores).
+            sample: a few images of the dataset to check the outputs and profile with.
+            options: runtime-specific settings (onnxruntime: ``optimization``).
+
+        Raises:
+            RuntimeUnavailable: the runtime cannot run here.
+            ValueError, ContractError: the source cannot be opened (named).
+        """
+        missing = self.missing()
+        if missing:
+            raise RuntimeUnavailable(f"Runtime '{self.name}' is not available here: {missing}")
+        opener = self.opener or _open_ort  # ONNX runtimes default to an onnxruntime session
+        return opener(self, source, threads or default_threads(), sample, **options)
 
 
 _RUNTIMES: Registry[RuntimeSpec] = Registry("runtime", "xrbench runtimes")
 
+#: Modules that register more runtimes, imported on the first lookup (an explicit list):
+#: OpenVINO's own runtime, and the frameworks, whose entries bring their native runtimes.
+RUNTIME_MODULES = ("toolkit.harness.openvino_runner", "toolkit.frameworks")
 
-def register_runtime(name: str, *, kind: str, provider: str, device: str):
-    """Register a function that returns None when the runtime is available, else why not."""
+_plugins_loaded = False
+
+
+def _load_plugins() -> None:
+    """Import :data:`RUNTIME_MODULES` once; none of them imports torch or scikit-learn."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    import importlib
+
+    for module in RUNTIME_MODULES:
+        loaded = importlib.import_module(module)
+        if hasattr(loaded, "list_frameworks"):
+            loaded.list_frameworks()  # registers every framework and its native runtimes
+
+
+def register_runtime(
+    name: str, *, kind: str, provider: str, device: str, opener: Callable | None = None
+):
+    """Register a function that returns None when the runtime is available, else why not.
+
+    ``opener`` opens a session (see :class:`RuntimeSpec`); None (for ONNX runtimes) is an
+    onnxruntime session on ``provider``.
+    """
 
     def decorate(missing: Callable[[], str | None]) -> Callable[[], str | None]:
         _RUNTIMES.add(
-            name, RuntimeSpec(name, kind, provider, device, missing, first_doc_line(missing))
+            name,
+            RuntimeSpec(
+                name,
+                kind,
+                provider,
+                device,
+                missing,
+                first_doc_line(missing),
+                opener,
+            ),
         )
         return missing
 
     return decorate
+
+
+def register_native_runtime(framework, runtime) -> RuntimeSpec:
+    """Register a framework's native runtime (a :class:`toolkit.frameworks.NativeRuntime`).
+
+    It is available when the framework's library is installed and ``runtime.missing()``
+    says nothing more is missing; it opens by binding a trained model of that framework.
+    """
+
+    def missing() -> str | None:
+        module = framework.requires[0]
+        if importlib.util.find_spec(module) is None:
+            return (
+                f"{module} is not installed; install the training stack: "
+                f"{framework.install_hint()}."
+            )
+        return runtime.missing()
+
+    def open_native(spec, trained, threads, sample=None, **_options):
+        from toolkit.native import open_native as bind
+
+        return bind(spec, trained, threads)
+
+    spec = RuntimeSpec(
+        runtime.name,
+        "native",
+        framework.name,
+        runtime.device,
+        missing,
+        runtime.summary,
+        open_native,
+    )
+    return _RUNTIMES.add(runtime.name, spec)
 
 
 def _ort_providers() -> list[str]:
@@ -125,58 +225,15 @@ def _ort_openvino() -> str | None:
     )
 
 
-@register_runtime("openvino", kind="onnx", provider="OpenVINO:CPU", device="cpu")
-def _openvino() -> str | None:
-    """Intel OpenVINO runtime reading the ONNX file directly (its CPU plugin)."""
-    if importlib.util.find_spec("openvino") is None:
-        return "openvino is not installed: pip install openvino (or `tox -e bench-openvino`)."
-    return None
-
-
-def _missing_module(module: str, extra: str) -> str | None:
-    if importlib.util.find_spec(module) is None:
-        return (
-            f"{module} is not installed; install the training stack: "
-            f"pip install 'xrbench[{extra}]'."
-        )
-    return None
-
-
-@register_runtime("sklearn", kind="native", provider="sklearn", device="cpu")
-def _sklearn() -> str | None:
-    """scikit-learn itself, on the in-memory model (the native baseline)."""
-    return _missing_module("sklearn", "train")
-
-
-@register_runtime("torch-cpu", kind="native", provider="torch", device="cpu")
-def _torch_cpu() -> str | None:
-    """PyTorch eager mode on the CPU (the native baseline)."""
-    return _missing_module("torch", "train")
-
-
-@register_runtime("torch-cuda", kind="native", provider="torch", device="cuda")
-def _torch_cuda() -> str | None:
-    """PyTorch eager mode on a CUDA GPU (the native baseline)."""
-    missing = _missing_module("torch", "train")
-    if missing:
-        return missing
-    import torch
-
-    if not torch.cuda.is_available():
-        return (
-            f"torch {torch.__version__} sees no CUDA GPU (torch.cuda.is_available() is False); "
-            "run on a machine with an NVIDIA GPU and a CUDA build of torch."
-        )
-    return None
-
-
 def list_runtimes(kind: str | None = None) -> list[str]:
     """Every registered runtime name, optionally only of one kind ('onnx' or 'native')."""
+    _load_plugins()
     return [n for n in _RUNTIMES if kind is None or _RUNTIMES.get(n).kind == kind]
 
 
 def get_runtime(name: str) -> RuntimeSpec:
     """The spec of a runtime; an unknown name gets the closest known names."""
+    _load_plugins()
     return _RUNTIMES.get(name)
 
 
@@ -400,11 +457,20 @@ def open_onnx(
             f"{', '.join(list_runtimes('onnx'))}."
         )
     spec = require_runtime(runtime)
-    threads = threads or default_threads()
-    if spec.name == "openvino":
-        from toolkit.harness.openvino_runner import open_openvino
+    return spec.open(path, threads, sample, optimization=optimization)
 
-        return open_openvino(path, runtime, threads)
+
+def _open_ort(
+    spec: RuntimeSpec,
+    path: Path,
+    threads: int,
+    sample: np.ndarray | None = None,
+    optimization: str = "all",
+) -> OnnxRunner:
+    """The opener of onnxruntime's runtimes: a timed session on ``spec.provider``, checked
+    for provider fallback and the contract, and a profiled one for node placement."""
+    path = check_onnx_file(path)
+    runtime = spec.name
     providers = [spec.provider] + ([CPU_PROVIDER] if spec.provider != CPU_PROVIDER else [])
     start = time.perf_counter()
     session = _load_session(path, _session_options(threads, None, optimization), providers)

@@ -16,7 +16,7 @@ import numpy as np
 
 from toolkit.data import balanced_subset, train_val_split
 from toolkit.data.load import Dataset
-from toolkit.models import get_model, model_slug
+from toolkit.models import model_slug
 from toolkit.results import atomic_write_bytes, atomic_write_json, atomic_write_text, csv_text
 from toolkit.studies.profiles import Profile
 
@@ -323,6 +323,7 @@ class StudyContext:
         """
         from exporters import compare_predictions, export_model
         from toolkit.complexity import model_complexity
+        from toolkit.frameworks import framework_of
         from toolkit.harness import open_onnx
         from toolkit.harness.evaluate import predict_all
         from toolkit.harness.metrics import classification_metrics
@@ -331,7 +332,7 @@ class StudyContext:
         seed = self.seed if seed is None else seed
         tag = tag or spec
         options = {"epochs": self.profile.epochs, **(train_options or {})}
-        if get_model(spec.split(":")[0]).framework != "torch":
+        if not framework_of(spec).trains_in_epochs:
             options = {}
         key = (
             spec,
