@@ -92,6 +92,10 @@ class TestFirstLayers:
         assert layer.active_share[0] == 0 and (layer.active_share[1:] > 0).all()
         assert layer_row(layer, 0.5)["dead_share"] == pytest.approx(0.25)
         assert [r["dead"] for r in unit_rows(layer)] == [True, False, False, False]
+        images = _images(20, (8, 8))
+        whole = read_layer("mlp", _contract(net, 1), images, images[:1], (8, 8))
+        batched = read_layer("mlp", _contract(net, 1), images, images[:1], (8, 8), batch=7)
+        np.testing.assert_allclose(batched.active_share, whole.active_share)
 
     def test_colour_dense_weights_come_back_channels_last(self):
         net = MLP(3 * 4 * 4, 2, depth=1, width=2)
@@ -109,6 +113,10 @@ class TestFirstLayers:
         net = LeNet5(channels, shape[:2], 3)
         shown = _images(3, shape, seed=1)
         layer = read_layer("lenet5", _contract(net, channels), _images(10, shape), shown, shape)
+        batched = read_layer(
+            "lenet5", _contract(net, channels), _images(10, shape), shown, shape, batch=3
+        )
+        np.testing.assert_allclose(batched.active_share, layer.active_share, rtol=1e-6)
         assert layer.kind == "conv" and layer.weights.shape == (6, 5, 5, channels)
         assert layer.maps.shape == (3, 6, *shape[:2])  # padding 2 keeps the size
         assert (

@@ -168,9 +168,12 @@ def first_layer(module, image_shape: tuple):
     raise ValueError(f"{type(module).__name__} has no dense or convolutional layer.")
 
 
-def read_layer(name: str, module, images: np.ndarray, shown: np.ndarray, image_shape) -> Layer:
-    """The first layer of ``module`` (a ContractModule): its weights (channels last) and the
-    share of test inputs on which each unit is active, from forward hooks."""
+def read_layer(
+    name: str, module, images: np.ndarray, shown: np.ndarray, image_shape, batch: int = 256
+) -> Layer:
+    """The first layer of ``module`` (a ContractModule): its weights (channels last), the
+    share of test inputs on which each unit is active (from forward hooks, ``batch`` images
+    at a time) and, for a convolution, its outputs on the ``shown`` images."""
     import torch
 
     kind, layer, relu = first_layer(module.net, image_shape)
@@ -185,16 +188,19 @@ def read_layer(name: str, module, images: np.ndarray, shown: np.ndarray, image_s
     hooks = [layer.register_forward_hook(lambda _m, _i, out: seen.__setitem__("layer", out))]
     if relu is not None:
         hooks.append(relu.register_forward_hook(lambda _m, _i, out: seen.__setitem__("act", out)))
+    dims = (0,) if kind == "dense" else (0, 2, 3)
+    active, maps = None, None
     try:
         with torch.no_grad():
             module.eval()
-            module(torch.from_numpy(images))
-            active = None
-            if relu is not None:
-                act = seen["act"] > 0
-                dims = (0,) if kind == "dense" else (0, 2, 3)
-                active = act.float().mean(dim=dims).cpu().numpy()
-            maps = None
+            counts, positions = 0.0, 0
+            for start in range(0, len(images), batch):  # batches: conv outputs are large
+                module(torch.from_numpy(images[start : start + batch]))
+                if relu is not None:
+                    counts = counts + (seen["act"] > 0).float().sum(dim=dims)
+                    positions += seen["act"].numel() // seen["act"].shape[1]
+            if relu is not None and positions:
+                active = (counts / positions).cpu().numpy()
             if kind == "conv":
                 module(torch.from_numpy(shown))
                 maps = seen["layer"].cpu().numpy().astype(np.float32)
