@@ -4,8 +4,11 @@
 Every number comes from the exported ONNX file, measured by the shared harness
 (:meth:`toolkit.studies.context.StudyContext.measure`): accuracy on ort-cpu, latency on every
 runtime that can run the model here. :func:`measure_zoo_model` is the one call that trains a
-zoo model for this study; the 'errors' study calls it too, so in one `study all` run it reuses
-these models instead of training them again.
+zoo model for this study; 'ablation', 'errors', 'clustering' and 'weights' call it too, so in
+one `study all` run they reuse these models instead of training them again.
+
+The module is in parts: settings (:class:`CompareSettings`, one per profile), measurement,
+tables, figures (drawn with :mod:`toolkit.plots`) and findings built from the results.
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ SETTINGS: PerProfile[CompareSettings] = PerProfile(
 )
 
 
-# --- the shared way to measure a zoo model (the 'errors' study uses it too) ----------------
+# --- the shared way to measure a zoo model (other studies use it too) ----------------------
 
 
 def zoo_spec(ctx: StudyContext, name: str) -> str:
