@@ -564,7 +564,7 @@ class TestCorruptMetadata:
             ({"class_names": '"0123456789"'}, "class_names is not a list of at least two names"),
             ({"class_names": "[0, 1, 2]"}, "class_names is not a list of at least two names"),
             ({"class_names": None}, "has no class_names"),
-            ({"framework": "xgboost"}, "names framework 'xgboost', not one of torch, sklearn"),
+            ({"framework": "catboost"}, "names framework 'catboost', not one of torch, sklearn"),
             ({"input_layout": "NCHW"}, "input_layout is 'NCHW', but image_shape [8, 8] needs"),
             ({"input_layout": None}, "input_layout is None, but image_shape [8, 8] needs 'NHW'"),
         ],

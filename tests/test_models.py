@@ -10,7 +10,7 @@ from toolkit.models import get_model, list_models, model_slug, parse_model_list,
 def test_every_entry_has_a_summary_and_framework():
     for name in list_models():
         entry = get_model(name)
-        assert entry.summary and entry.framework in ("sklearn", "torch")
+        assert entry.summary and entry.framework in ("sklearn", "torch", "xgboost", "lightgbm")
         assert entry.score_kind in ("probabilities", "decision")
 
 
