@@ -46,9 +46,7 @@ def test_every_optimizer_and_rate_ran_with_curves(digits_run):
         assert steps[-1] == int(row["batches"])
         assert all(0 <= float(c["train_accuracy"]) <= 1 for c in curve)
         assert all(float(c["train_loss"]) > 0 for c in curve)
-        reached = [
-            int(c["step"]) for c in curve if float(c["train_accuracy"]) >= settings.target
-        ]
+        reached = [int(c["step"]) for c in curve if float(c["train_accuracy"]) >= settings.target]
         assert (str(reached[0]) if reached else "") == row["batches_to_target"]
         if row["status"] == "diverged":
             assert row["test_accuracy"] == "" and row["verdict"] == "diverged"
@@ -96,6 +94,8 @@ def test_findings_and_figures(digits_run):
 def test_a_diverged_run_is_recorded_and_drawn(digits_data, tmp_path):
     """sgd at lr 1e10 blows up: the run has no file and no accuracy, its verdict says so, and
     every figure still draws (the heatmap cell reads 'diverged')."""
+    from dataclasses import replace
+
     from toolkit.studies.context import Section, StudyContext
     from toolkit.studies.profiles import get_profile
 
@@ -116,8 +116,8 @@ def test_a_diverged_run_is_recorded_and_drawn(digits_data, tmp_path):
     grid = [row, ok]
     schedules = [dict(ok, schedule=s) for s in study.SCHEDULES]
     section = Section(tmp_path / "section", "optimizers", "t", "d")
-    study._write_figures(ctx, section, grid, schedules, dict(settings, lrs=(1e10, 0.1)))
-    study._write_findings(section, grid, schedules, dict(settings, lrs=(1e10, 0.1)), 0.55)
+    study._write_figures(ctx, section, grid, schedules, replace(settings, lrs=(1e10, 0.1)))
+    study._write_findings(section, grid, schedules, replace(settings, lrs=(1e10, 0.1)), 0.55)
     assert len(section.figures) == 4
     assert any("1 of 2 runs diverged" in f and "sgd at lr 1e+10" in f for f in section.findings)
     assert "1 of 2 runs diverged" in section.headline
