@@ -462,8 +462,8 @@ def findings(section: Section, learned: LearnedWeights, settings: WeightsSetting
         what = "units" if row["kind"] == "dense" else "filters"
         section.finding(
             f"{row['model']}: {row['dead_share']:.0%} of its {row['units']} first-layer "
-            f"{what} are dead (never active after the ReLU on the test set); the others "
-            f"are active on {row['mean_active_share']:.0%} of the test "
+            f"{what} are dead (never active after the ReLU on the test set); on average "
+            f"one is active on {row['mean_active_share']:.0%} of the test "
             + ("images" if row["kind"] == "dense" else "image positions")
             + " on average."
         )
