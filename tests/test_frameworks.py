@@ -119,11 +119,17 @@ def test_no_module_outside_frameworks_branches_on_a_framework_name():
     assert offenders == []
 
 
-@pytest.mark.parametrize("name", ["sklearn", "torch"])
+#: The zoo model each framework's round trip trains (default: its first zoo model).
+EXAMPLE_MODEL = {"torch": "mlp"}
+
+
+@pytest.mark.parametrize("name", list_frameworks())
 def test_round_trip_through_the_entry(name, tmp_path):
     """fit -> native_predict -> export -> save/load through the entry alone, on digits."""
-    pytest.importorskip("torch")
-    pytest.importorskip("sklearn")
+    from toolkit.models import get_model, list_models
+
+    for module in get_framework(name).requires:
+        pytest.importorskip(module)
     from exporters import export_model
     from toolkit.data import load_dataset
     from toolkit.harness import open_onnx
@@ -132,7 +138,8 @@ def test_round_trip_through_the_entry(name, tmp_path):
     from toolkit.train import train_model
 
     digits = load_dataset("digits")
-    model = {"sklearn": "lr", "torch": "mlp"}[name]
+    zoo = [m for m in list_models() if get_model(m).framework == name]
+    model = EXAMPLE_MODEL.get(name, zoo[0])
     trained = train_model(
         model,
         dataset="digits",

@@ -23,32 +23,29 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.complexity import model_complexity
 from toolkit.data import balanced_subset, load_dataset, train_val_split
+from toolkit.data.load import Dataset
+from toolkit.data.splits import Split
 from toolkit.evaluate_file import summary_row
 from toolkit.harness import (
     available_runtimes,
-    get_runtime,
     list_runtimes,
     open_onnx,
     require_runtime,
 )
-from toolkit.harness.evaluate import WHOLE_SET, evaluate_predictor, placement_rows
+from toolkit.harness.evaluate import WHOLE_SET, placement_rows
 from toolkit.manifest import build_manifest
+from toolkit.measure import TRAINED_OK
 from toolkit.models import get_model, model_slug
-from toolkit.results import (
+from toolkit.results import (  # noqa: F401  (atomic_write_bytes: the run's write, for tests)
     RunFolder,
     atomic_write_bytes,
     check_run_name,
     check_run_root,
     read_csv,
 )
-from toolkit.saved import save_trained
 
 DEFAULT_MODELS = ("lr", "dt", "rf", "svm", "lenet5")
-
-#: Training outcomes that give a usable model (early stopping restores the best epoch).
-TRAINED_OK = ("ok", "early_stopped")
 
 
 @dataclass
@@ -228,9 +225,9 @@ def config_from_manifest(path: Path, progress: bool = True, download: bool = Tru
     return RunConfig(**values, progress=progress, download=download)
 
 
-def prepare_data(config: RunConfig):
-    """The dataset and the splits a run with ``config`` uses: (data, (x_fit, y_fit, x_val,
-    y_val, x_test, y_test)), with the balanced subsets and validation split of its seed."""
+def prepare_data(config: RunConfig) -> tuple[Dataset, Split]:
+    """The dataset and the split a run with ``config`` uses, with the balanced subsets and
+    validation split of its seed."""
     data = load_dataset(
         config.dataset,
         data_dir=config.data_dir,
@@ -244,13 +241,13 @@ def prepare_data(config: RunConfig):
     if config.test_per_class:
         x_test, y_test = balanced_subset(x_test, y_test, config.test_per_class, config.seed)
     x_fit, y_fit, x_val, y_val = train_val_split(x_train, y_train, config.val_fraction, config.seed)
-    return data, (x_fit, y_fit, x_val, y_val, x_test, y_test)
+    return data, Split(x_fit, y_fit, x_val, y_val, x_test, y_test)
 
 
 def run_test_set(run_dir: str | Path):
     """The test images and labels a finished run was evaluated on (from its manifest)."""
-    _, splits = prepare_data(config_from_manifest(Path(run_dir), progress=False))
-    return splits[4], splits[5]
+    _, split = prepare_data(config_from_manifest(Path(run_dir), progress=False))
+    return split.test_xy
 
 
 class _Run:
@@ -260,8 +257,7 @@ class _Run:
         self, config: RunConfig, runtimes: list[str], resume: str | Path | None, started: float
     ):
         self.config, self.runtimes, self.started = config, runtimes, started
-        self.data, splits = prepare_data(config)
-        self.x_fit, self.y_fit, self.x_val, self.y_val, self.x_test, self.y_test = splits
+        self.data, self.split = prepare_data(config)
         self.result = RunResult(path=Path())
         self.histories: dict = {}
         self.timings: dict = {}
@@ -289,9 +285,10 @@ class _Run:
         )
         self.save_manifest()
         _log(f"run folder: {self.folder.path}")
+        split = self.split
         _log(
-            f"data: {config.dataset} from {self.data.source}: {len(self.x_fit)} train, "
-            f"{len(self.x_val)} validation, {len(self.x_test)} test"
+            f"data: {config.dataset} from {self.data.source}: {len(split.x_train)} train, "
+            f"{len(split.x_val)} validation, {len(split.x_test)} test"
         )
 
     def _manifest(self) -> dict:
@@ -302,9 +299,9 @@ class _Run:
             settings={**settings, "runtimes": self.runtimes},
             data={
                 "source": self.data.source,
-                "n_train": len(self.x_fit),
-                "n_val": len(self.x_val),
-                "n_test": len(self.x_test),
+                "n_train": len(self.split.x_train),
+                "n_val": len(self.split.x_val),
+                "n_test": len(self.split.x_test),
                 "class_names": list(self.data.class_names),
                 "image_shape": list(self.data.image_shape),
             },
@@ -420,20 +417,15 @@ class _Run:
 
     def run_model(self, name: str) -> None:
         """Train, export, check parity and evaluate one model (and its precision variants)."""
-        from exporters import check_parity, export_model, set_metadata
-        from exporters.metadata import contract_metadata
-        from toolkit.train import train_model
+        from toolkit import measure
 
         config = self.config
-        _log(f"{name}: training on {len(self.x_fit)} images ...")
-        trained = train_model(
+        _log(f"{name}: training on {len(self.split.x_train)} images ...")
+        trained = measure.train(
             name,
+            self.split,
             dataset=config.dataset,
             class_names=self.data.class_names,
-            x_train=self.x_fit,
-            y_train=self.y_fit,
-            x_val=self.x_val,
-            y_val=self.y_val,
             seed=config.seed,
             train_options={**config.train_options, "epochs": config.epochs},
             progress=config.progress,
@@ -447,38 +439,24 @@ class _Run:
         if trained.status not in TRAINED_OK:
             raise RuntimeError(f"training {trained.status} (see history.json)")
         _log(f"{name}: trained in {trained.train_time_s:.1f} s; exporting to ONNX ...")
-        model = export_model(trained)
-        onnx_path = self.folder.model_path(model_slug(name))
-        atomic_write_bytes(onnx_path, model.SerializeToString())
-        saved = save_trained(trained, onnx_path)  # for native benchmarks and re-export
-        reference = open_onnx(onnx_path, "ort-cpu", config.threads)
-        parity = check_parity(trained.predict, reference.predict, self.x_test, self.y_test)
+        # the file is written once, carrying its own parity and the metrics measured at export
+        exported = measure.export_once(
+            trained,
+            self.folder.model_path(model_slug(name)),
+            self.split,
+            threads=config.threads,
+            num_classes=self.data.num_classes,
+        )
+        parity = exported.parity
         self.result.parity.append(
             {"model": name, "dataset": config.dataset, "score_kind": trained.score_kind, **parity}
         )
-        # the final file carries its own parity and the metrics measured at export
-        set_metadata(
-            model,
-            contract_metadata(
-                trained,
-                {
-                    "saved_model_sha256": saved.sha256,  # a reload refuses other bytes
-                    "parity": parity,
-                    "metrics_at_export": {
-                        "accuracy": parity["onnx_accuracy"],
-                        "native_accuracy": parity["native_accuracy"],
-                        "n_test": parity["n_samples"],
-                    },
-                },
-            ),
-        )
-        atomic_write_bytes(onnx_path, model.SerializeToString())
         _log(
             f"{name}: parity label agreement {parity['label_agreement']:.5f}, "
             f"max |score diff| {parity['max_abs_score_diff']:.2e}; "
             f"evaluating on {', '.join(self.runtimes)} ..."
         )
-        complexity = model_complexity(trained)
+        complexity = exported.complexity
         base = {
             "model": name,
             "dataset": config.dataset,
@@ -503,72 +481,81 @@ class _Run:
             "params": complexity["parameters"],
             "mflops": None if flops is None else flops / 1e6,
         }
-        self.evaluate(name, onnx_path, extra, parity["label_agreement"], trained)
+        self.evaluate(name, exported, extra, parity["label_agreement"], trained)
         if trained.framework_entry.precision_variants:
             for precision in config.precisions:
-                self.run_variant(name, onnx_path, reference, precision, extra)
+                self.run_variant(name, exported, precision, extra)
 
-    def run_variant(
-        self, name: str, fp32_path: Path, reference, precision: str, extra: dict
-    ) -> None:
-        """A lower-precision copy of an exported file, as a model of its own."""
-        from exporters import check_parity
+    def run_variant(self, name: str, fp32, precision: str, extra: dict) -> None:
+        """A lower-precision copy of an exported file, as a model of its own; its parity is
+        against the FP32 file's predictions measured at export."""
+        from exporters import compare_predictions
         from exporters.quantize import make_variant
+        from toolkit import measure
 
         variant = f"{name}@{precision}"
         path = self.folder.model_path(model_slug(variant))
+        x_fit = self.split.x_train
         rng = np.random.default_rng(self.config.seed)
-        pick = rng.choice(
-            len(self.x_fit), min(self.config.calibration_images, len(self.x_fit)), replace=False
-        )
+        n_pick = min(self.config.calibration_images, len(x_fit))
+        pick = rng.choice(len(x_fit), n_pick, replace=False)
         try:
-            make_variant(precision, fp32_path, path, self.x_fit[np.sort(pick)])
-            runner = open_onnx(path, "ort-cpu", self.config.threads)
+            make_variant(precision, fp32.path, path, x_fit[np.sort(pick)])
+            runner = open_onnx(path, measure.REFERENCE_RUNTIME, self.config.threads)
         except ValueError as e:
             _log(f"{variant}: FAILED: {e}")
             self.result.failures.append({"model": variant, "error": str(e)})
             return
-        # parity of a variant is against the FP32 file it was made from
-        parity = check_parity(reference.predict, runner.predict, self.x_test, self.y_test)
+        quality = measure.measure_quality(
+            runner,
+            model=variant,
+            dataset=self.config.dataset,
+            split=self.split,
+            num_classes=self.data.num_classes,
+        )
+        reference = (fp32.quality.labels, fp32.quality.scores)
+        parity = compare_predictions(reference, (quality.labels, quality.scores), self.split.y_test)
         self.result.parity.append(
             {"model": variant, "dataset": self.config.dataset, "score_kind": "vs fp32", **parity}
         )
         _log(f"{variant}: label agreement with FP32 {parity['label_agreement']:.5f}")
-        self.evaluate(variant, path, {**extra, "train_s": None}, parity["label_agreement"], None)
+        exported = measure.Exported(
+            trained=None,
+            path=path,
+            parity=parity,
+            reference=runner,
+            quality=quality,
+            complexity={},
+        )
+        agreement = parity["label_agreement"]
+        self.evaluate(variant, exported, {**extra, "train_s": None}, agreement, None)
 
-    def evaluate(self, name: str, onnx_path: Path, extra: dict, parity: float, trained) -> None:
-        """Measure one file on every ONNX runtime, and the trained model on its native one."""
-        from toolkit.native import open_native, runs_natively
+    def evaluate(self, name: str, exported, extra: dict, parity: float, trained) -> None:
+        """Measure one file on every ONNX runtime, and the trained model on its native ones."""
+        from toolkit import measure
 
-        size_mb = onnx_path.stat().st_size / 2**20
+        def failed(runtime: str, error: Exception) -> None:
+            # e.g. OpenVINO has no ai.onnx.ml operators: a row, not the end of the run
+            _log(f"{name} on {runtime}: FAILED: {error}")
+
+        measurement = measure.measure_runtimes(
+            exported,
+            self.runtimes,
+            self.split,
+            model=name,
+            dataset=self.config.dataset,
+            num_classes=self.data.num_classes,
+            batch_sizes=self.config.batch_sizes,
+            budget_s=self.config.budget_s,
+            threads=self.config.threads,
+            trained=trained,
+            on_failure=failed,
+        )
+        self.result.failures += measurement.failures
+        size_mb = exported.size_mb
         self.timings[name] = {}
-        for runtime in self.runtimes:
-            spec = get_runtime(runtime)
-            if spec.kind == "onnx":
-                try:
-                    runner = open_onnx(onnx_path, runtime, self.config.threads)
-                except ValueError as e:  # e.g. OpenVINO has no ai.onnx.ml operators: a row
-                    _log(f"{name} on {runtime}: FAILED: {e}")
-                    self.result.failures.append(
-                        {"model": name, "runtime": runtime, "error": str(e)}
-                    )
-                    continue
-                rows_extra = {"model_size_mb": size_mb}
-            elif trained is not None and runs_natively(runtime, trained):
-                runner, rows_extra = open_native(runtime, trained, self.config.threads), {}
-            else:
-                continue
-            evaluation = evaluate_predictor(
-                runner,
-                model=name,
-                dataset=self.config.dataset,
-                x_test=self.x_test,
-                y_test=self.y_test,
-                num_classes=self.data.num_classes,
-                batch_sizes=self.config.batch_sizes,
-                budget_s=self.config.budget_s,
-                extra_rows=rows_extra,
-            )
+        for result in measurement.results:
+            runtime, runner, evaluation = result.runtime, result.runner, result.evaluation
             self.result.rows += evaluation.rows
             self.result.placement += placement_rows(name, runtime, runner.placement)
             self.folder.write_confusion(
@@ -577,7 +564,7 @@ class _Run:
             self.timings[name][runtime] = {str(r.batch_size): r.seconds for r in evaluation.latency}
             summary_extra = {
                 **extra,
-                "size_mb": size_mb if spec.kind == "onnx" else None,
+                "size_mb": size_mb if result.kind == "onnx" else None,
                 "parity": parity,
             }
             self.result.summary.append(

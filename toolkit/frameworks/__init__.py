@@ -33,7 +33,12 @@ import numpy as np
 from toolkit.registry import Registry
 
 #: The modules that register the frameworks, imported in this order (an explicit, short list).
-FRAMEWORK_MODULES = ("toolkit.frameworks.pytorch", "toolkit.frameworks.scikit_learn")
+FRAMEWORK_MODULES = (
+    "toolkit.frameworks.pytorch",
+    "toolkit.frameworks.scikit_learn",
+    "toolkit.frameworks.xgboost",
+    "toolkit.frameworks.lightgbm",
+)
 
 
 @dataclass(frozen=True)

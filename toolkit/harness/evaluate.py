@@ -153,6 +153,27 @@ def evaluate_predictor(
     for metric, value in (extra_rows or {}).items():
         rows.append({**base, "batch_size": "", "metric": metric, "value": value})
     evaluation = Evaluation(labels=labels, scores=scores, quality=quality, confusion=cm, rows=rows)
+    latency, latency_rows = time_predictor(predictor, base, x_test, batch_sizes, budget_s)
+    evaluation.latency += latency
+    rows += latency_rows
+    return evaluation
+
+
+def time_predictor(
+    predictor: Predictor,
+    base: dict,
+    x_test: np.ndarray,
+    batch_sizes: Sequence[int | str],
+    budget_s: float,
+) -> tuple[list[LatencyResult], list[dict]]:
+    """Latency of one predictor per batch size (warm-up first), and its tidy rows.
+
+    The timing half of :func:`evaluate_predictor`, callable on its own so that timing can be
+    scheduled apart from quality (see :mod:`toolkit.measure`). ``base`` holds the columns
+    every row repeats (model, dataset, runtime, provider, threads).
+    """
+    latency: list[LatencyResult] = []
+    rows: list[dict] = []
     for size in resolve_batch_sizes(batch_sizes, len(x_test)):
         batch = make_batch(x_test, size)
         large = size > 256
@@ -163,12 +184,12 @@ def evaluate_predictor(
             min_repeats=3 if large else 5,
             budget_s=budget_s,
         )
-        evaluation.latency.append(result)
+        latency.append(result)
         rows += [
             {**base, "batch_size": size, "metric": name, "value": value}
             for name, value in result.stats().items()
         ]
-    return evaluation
+    return latency, rows
 
 
 def placement_rows(model: str, runtime: str, placement: Placement | None) -> list[dict]:

@@ -389,12 +389,16 @@ def _ort_reason(error: Exception) -> str:
     return printable(text[:300] + ("..." if len(text) > 300 else ""))
 
 
-def _load_session(path: Path, options, providers: list[str]):
-    """An InferenceSession, or a one-line ValueError naming the file and onnxruntime's reason."""
+def _load_session(path: Path, options, providers: list[str], source: bytes | Path | None = None):
+    """An InferenceSession of ``source`` (default: the file ``path``), or a one-line
+    ValueError naming the file and onnxruntime's reason."""
     import onnxruntime as ort
 
+    source = path if source is None else source
     try:
-        return ort.InferenceSession(str(path), options, providers=providers)
+        return ort.InferenceSession(
+            source if isinstance(source, bytes) else str(source), options, providers=providers
+        )
     except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph/InvalidProtobuf types
         raise ValueError(
             f"{printable(path)}: onnxruntime cannot load this file: {_ort_reason(e)}"
@@ -466,14 +470,21 @@ def _open_ort(
     threads: int,
     sample: np.ndarray | None = None,
     optimization: str = "all",
+    model_bytes: bytes | None = None,
 ) -> OnnxRunner:
     """The opener of onnxruntime's runtimes: a timed session on ``spec.provider``, checked
-    for provider fallback and the contract, and a profiled one for node placement."""
-    path = check_onnx_file(path)
+    for provider fallback and the contract, and a profiled one for node placement.
+
+    With ``model_bytes``, the sessions load those bytes (a serialized model about to be
+    written to ``path``, which names it in messages), so a file's parity can be measured
+    before the file is written once, with its parity in its metadata.
+    """
+    path = Path(path) if model_bytes is not None else check_onnx_file(path)
+    source = model_bytes if model_bytes is not None else path
     runtime = spec.name
     providers = [spec.provider] + ([CPU_PROVIDER] if spec.provider != CPU_PROVIDER else [])
     start = time.perf_counter()
-    session = _load_session(path, _session_options(threads, None, optimization), providers)
+    session = _load_session(path, _session_options(threads, None, optimization), providers, source)
     load_time = time.perf_counter() - start
     actual = session.get_providers()[0]
     if actual != spec.provider:
@@ -487,7 +498,7 @@ def _open_ort(
         sample = _fallback_sample(info)
     with tempfile.TemporaryDirectory(prefix="xrbench-profile-") as profile_dir:
         profiled = _load_session(
-            path, _session_options(threads, profile_dir, optimization), providers
+            path, _session_options(threads, profile_dir, optimization), providers, source
         )
         placement = _profile_placement(profiled, info, sample)
         del profiled

@@ -1,8 +1,9 @@
 """What every study gets: the data, the profile, a section to write, and `measure`.
 
-`measure` is the one way a study gets a number about a model: it trains the model, exports
-it to ONNX, checks parity and evaluates the file with the shared harness, so accuracy and
-latency always come from the ONNX file, never from the framework it was trained in.
+`measure` is the one way a study gets a number about a model: it goes through the same
+lifecycle as `xrbench run` (:mod:`toolkit.measure`: train, export once with parity, open
+each runtime, evaluate with the shared harness), so accuracy and latency always come from
+the ONNX file, never from the framework it was trained in.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 
 from toolkit.data import balanced_subset, train_val_split
 from toolkit.data.load import Dataset
+from toolkit.data.splits import Split
 from toolkit.models import model_slug
 from toolkit.results import atomic_write_bytes, atomic_write_json, atomic_write_text, csv_text
 from toolkit.studies.profiles import Profile
@@ -25,40 +27,6 @@ FROM_PROFILE = "profile"
 
 #: Figures are saved at this resolution: sharp in the HTML report, small enough to embed.
 FIGURE_DPI = 110
-
-
-@dataclass
-class Split:
-    """Train / validation / test arrays of one experiment, and a key naming how they were drawn.
-
-    The key (e.g. "train=10000,test=2000,seed=0") lets studies that draw the same split share
-    the models trained on it.
-    """
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    key: str
-
-    @property
-    def train_xy(self) -> tuple[np.ndarray, np.ndarray]:
-        """(x_train, y_train), e.g. for ``measure(also_on={"train": split.train_xy})``."""
-        return self.x_train, self.y_train
-
-    @property
-    def val_xy(self) -> tuple[np.ndarray, np.ndarray]:
-        """(x_val, y_val)."""
-        return self.x_val, self.y_val
-
-    def describe(self) -> str:
-        """'10,000 train / 1,111 validation / 2,000 test images', for captions."""
-        return (
-            f"{len(self.x_train):,} train / {len(self.x_val):,} validation / "
-            f"{len(self.x_test):,} test images"
-        )
 
 
 @dataclass
@@ -321,13 +289,11 @@ class StudyContext:
             The :class:`Measured` result; cached, so the same experiment in two studies of one
             `study all` call is trained once.
         """
-        from exporters import compare_predictions, export_model
-        from toolkit.complexity import model_complexity
+        from toolkit import measure
         from toolkit.frameworks import framework_of
-        from toolkit.harness import open_onnx
+        from toolkit.harness import RuntimeUnavailable
         from toolkit.harness.evaluate import predict_all
         from toolkit.harness.metrics import classification_metrics
-        from toolkit.train import train_model
 
         seed = self.seed if seed is None else seed
         tag = tag or spec
@@ -346,14 +312,11 @@ class StudyContext:
         )
         if key in self._cache and (self._cache[key].trained is not None or not keep_trained):
             return self._cache[key]
-        trained = train_model(
+        trained = measure.train(
             spec,
+            split,
             dataset=self.dataset,
             class_names=self.class_names,
-            x_train=split.x_train,
-            y_train=split.y_train,
-            x_val=split.x_val,
-            y_val=split.y_val,
             seed=seed,
             train_options=options or None,
             progress=self.progress,
@@ -371,33 +334,55 @@ class StudyContext:
             self.log(f"{tag}: training diverged; not exported")
             self._cache[key] = result
             return result
-        model = export_model(trained, {"study": self.study, "augmentation": augment_name})
-        path = self.section_dir(self.study) / "models" / f"{model_slug(tag)}.onnx"
-        atomic_write_bytes(path, model.SerializeToString())
-        runner = open_onnx(path, "ort-cpu", self.threads)
-        evaluation = self._evaluate(runner, tag, split, batch_sizes)
-        # parity reuses the harness's predictions: one native pass, no second ONNX pass
-        native = predict_all(trained.predict, split.x_test)
-        result.parity = compare_predictions(
-            native, (evaluation.labels, evaluation.scores), split.y_test
+        # the same lifecycle as `xrbench run`: the file is written once, with its parity
+        exported = measure.export_once(
+            trained,
+            self.section_dir(self.study) / "models" / f"{model_slug(tag)}.onnx",
+            split,
+            metadata={"study": self.study, "augmentation": augment_name},
+            save=False,
+            threads=self.threads,
+            model=tag,
+            num_classes=self.data.num_classes,
         )
-        complexity = model_complexity(trained)
-        result.onnx_path = path
+        timed = [measure.REFERENCE_RUNTIME]
+        if batch_sizes:
+            timed += [r for r in runtimes if r != measure.REFERENCE_RUNTIME]
+
+        def skipped(runtime: str, error: Exception) -> None:
+            self.log(f"{tag}: not timed on {runtime}: {error}")
+
+        measurement = measure.measure_runtimes(
+            exported,
+            timed,
+            split,
+            model=tag,
+            dataset=self.dataset,
+            num_classes=self.data.num_classes,
+            batch_sizes=batch_sizes,
+            budget_s=self.profile.latency_budget_s,
+            threads=self.threads,
+            trained=trained,
+            tolerate=(RuntimeUnavailable,),
+            on_failure=skipped,
+        )
+        evaluation = exported.quality
+        result.parity = exported.parity
+        result.onnx_path = exported.path
         result.accuracy = float(evaluation.quality["accuracy"])
         result.quality = evaluation.quality
         result.confusion = evaluation.confusion
         result.labels, result.scores = evaluation.labels, evaluation.scores
-        result.latency_by_runtime = {"ort-cpu": p50_by_batch(evaluation)}
-        for runtime in runtimes:
-            if runtime != "ort-cpu" and batch_sizes:
-                latency = self._latency_on(runtime, path, trained, split, batch_sizes, tag)
-                if latency is not None:
-                    result.latency_by_runtime[runtime] = latency
-        result.size_mb = path.stat().st_size / 2**20
-        result.parameters = complexity.get("parameters")
-        result.flops_per_image = complexity.get("flops_per_image")
+        result.latency_by_runtime = {
+            r.runtime: p50_by_batch(r.evaluation)
+            for r in measurement.results
+            if r.runtime == measure.REFERENCE_RUNTIME or r.evaluation.latency
+        }
+        result.size_mb = exported.size_mb
+        result.parameters = exported.complexity.get("parameters")
+        result.flops_per_image = exported.complexity.get("flops_per_image")
         for name, (x, y) in (also_on or {}).items():
-            labels, _ = predict_all(runner.predict, x)
+            labels, _ = predict_all(exported.reference.predict, x)
             result.extra[name] = float(
                 classification_metrics(y, labels, self.data.num_classes)[0]["accuracy"]
             )
@@ -409,41 +394,6 @@ class StudyContext:
         )
         self._cache[key] = result
         return result
-
-    def _latency_on(
-        self, runtime: str, path: Path, trained, split: Split, batch_sizes: tuple, tag: str
-    ) -> dict[int, float] | None:
-        """p50 latency per batch size of one model on one more runtime; None where it cannot
-        run this model here (logged), so a missing GPU or OpenVINO never fails a study."""
-        from toolkit.harness import RuntimeUnavailable, get_runtime, open_onnx
-        from toolkit.native import open_native, runs_natively
-
-        try:
-            if get_runtime(runtime).kind == "onnx":
-                runner = open_onnx(path, runtime, self.threads)
-            elif runs_natively(runtime, trained):
-                runner = open_native(runtime, trained, self.threads)
-            else:
-                return None
-        except RuntimeUnavailable as e:
-            self.log(f"{tag}: not timed on {runtime}: {e}")
-            return None
-        return p50_by_batch(self._evaluate(runner, tag, split, batch_sizes))
-
-    def _evaluate(self, runner, tag: str, split: Split, batch_sizes: tuple):
-        """One harness pass over the split's test set: quality, confusion and latency."""
-        from toolkit.harness.evaluate import evaluate_predictor
-
-        return evaluate_predictor(
-            runner,
-            model=tag,
-            dataset=self.dataset,
-            x_test=split.x_test,
-            y_test=split.y_test,
-            num_classes=self.data.num_classes,
-            batch_sizes=batch_sizes,
-            budget_s=self.profile.latency_budget_s,
-        )
 
 
 def rounded(value, digits: int = 4) -> float | None:

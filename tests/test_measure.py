@@ -1,0 +1,179 @@
+"""The one lifecycle (toolkit.measure): export once with parity, one ONNX pass for parity,
+quality and timing as separate steps, and the same path for `xrbench run` and the studies."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+
+pytest.importorskip("sklearn")
+
+from toolkit import measure  # noqa: E402
+from toolkit.data import load_dataset, train_val_split  # noqa: E402
+from toolkit.data.splits import Split  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def split():
+    digits = load_dataset("digits")
+    x_fit, y_fit, x_val, y_val = train_val_split(digits.x_train, digits.y_train, 0.1, 0)
+    return Split(x_fit, y_fit, x_val, y_val, digits.x_test[:120], digits.y_test[:120])
+
+
+@pytest.fixture(scope="module")
+def trained(split):
+    return measure.train(
+        "lr", split, dataset="digits", class_names=tuple(str(i) for i in range(10))
+    )
+
+
+class TestSplit:
+    def test_split_is_a_frozen_named_type(self, split):
+        with pytest.raises(AttributeError):
+            split.x_train = None
+        assert split.test_xy[0] is split.x_test
+        assert "validation" in split.describe()
+
+    def test_train_model_takes_a_split_or_arrays(self, split, trained):
+        from toolkit.train import train_model
+
+        again = train_model(
+            "lr",
+            dataset="digits",
+            class_names=trained.class_names,
+            x_train=split.x_train,
+            y_train=split.y_train,
+        )
+        np.testing.assert_array_equal(
+            again.predict(split.x_test)[0], trained.predict(split.x_test)[0]
+        )
+        with pytest.raises(ValueError, match="needs a split or x_train and y_train"):
+            train_model("lr", dataset="digits", class_names=trained.class_names)
+
+
+class TestExportOnce:
+    def test_file_is_written_once_with_its_parity(self, trained, split, tmp_path, monkeypatch):
+        import toolkit.results
+
+        writes = []
+        real = toolkit.results.atomic_write_bytes
+
+        def counting(path, *args, **kwargs):
+            writes.append(path.name)
+            return real(path, *args, **kwargs)
+
+        monkeypatch.setattr(toolkit.results, "atomic_write_bytes", counting)
+        exported = measure.export_once(trained, tmp_path / "lr.onnx", split, threads=1)
+        assert writes == ["lr.onnx"] and (tmp_path / "lr.skops").is_file()
+        meta = {p.key: p.value for p in onnx.load(exported.path).metadata_props}
+        parity = json.loads(meta["parity"])
+        assert parity == exported.parity and parity["n_samples"] == len(split.x_test)
+        assert json.loads(meta["metrics_at_export"])["accuracy"] == parity["onnx_accuracy"]
+        assert meta["saved_model_sha256"] == exported.saved.sha256
+
+    def test_parity_needs_one_onnx_pass(self, trained, split, tmp_path, monkeypatch):
+        """The reference runner's predictions are the parity's ONNX side and ort-cpu's
+        quality: the ONNX graph runs over the test set once."""
+        from toolkit.harness import runtimes
+
+        calls = []
+        real = runtimes.OnnxRunner.predict
+
+        def counted(self, images):
+            calls.append(len(images))
+            return real(self, images)
+
+        monkeypatch.setattr(runtimes.OnnxRunner, "predict", counted)
+        exported = measure.export_once(trained, tmp_path / "lr.onnx", split, threads=1)
+        assert sum(calls) == len(split.x_test)
+        measurement = measure.measure_runtimes(
+            exported,
+            ["ort-cpu"],
+            split,
+            model="lr",
+            dataset="digits",
+            num_classes=10,
+            batch_sizes=(),
+            budget_s=0.01,
+            threads=1,
+        )
+        assert sum(calls) == len(split.x_test)  # ort-cpu's quality was not measured again
+        assert measurement.results[0].evaluation is exported.quality
+
+    def test_the_file_matches_what_was_measured(self, trained, split, tmp_path):
+        from toolkit.harness import open_onnx
+
+        exported = measure.export_once(trained, tmp_path / "lr.onnx", split, save=False)
+        labels, _ = open_onnx(exported.path, "ort-cpu", threads=1).predict(split.x_test)
+        np.testing.assert_array_equal(labels, exported.quality.labels)
+        assert exported.saved is None and not (tmp_path / "lr.skops").exists()
+
+
+class TestQualityAndTiming:
+    def test_quality_then_timing_are_separate_steps(self, trained, split, tmp_path):
+        exported = measure.export_once(trained, tmp_path / "lr.onnx", split, save=False)
+        runner = measure.open_runtime("sklearn", exported.path, trained, threads=1)
+        quality = measure.measure_quality(
+            runner, model="lr", dataset="digits", split=split, num_classes=10
+        )
+        assert quality.latency == [] and not any(r["batch_size"] for r in quality.rows)
+        assert quality.quality["accuracy"] == pytest.approx(exported.parity["native_accuracy"])
+        timed = measure.time_runtime(
+            runner,
+            quality,
+            model="lr",
+            dataset="digits",
+            images=split.x_test,
+            batch_sizes=(1, 4),
+            budget_s=0.01,
+        )
+        assert [r.batch_size for r in timed.latency] == [1, 4]
+        assert {r["batch_size"] for r in timed.rows if r["metric"] == "latency_p50_ms"} == {1, 4}
+
+    def test_native_runtime_of_another_framework_is_skipped(self, trained, split, tmp_path):
+        exported = measure.export_once(trained, tmp_path / "lr.onnx", split, save=False)
+        assert measure.open_runtime("torch-cpu", exported.path, trained) is None
+        measurement = measure.measure_runtimes(
+            exported,
+            ["ort-cpu", "torch-cpu", "sklearn"],
+            split,
+            model="lr",
+            dataset="digits",
+            num_classes=10,
+            batch_sizes=(1,),
+            budget_s=0.01,
+            threads=1,
+            trained=trained,
+        )
+        assert [r.runtime for r in measurement.results] == ["ort-cpu", "sklearn"]
+        sizes = [
+            r for r in measurement.results[0].evaluation.rows if r["metric"] == "model_size_mb"
+        ]
+        assert len(sizes) == 1
+
+    def test_a_runtime_that_fails_to_open_is_a_failure_not_the_end(
+        self, trained, split, tmp_path, monkeypatch
+    ):
+        exported = measure.export_once(trained, tmp_path / "lr.onnx", split, save=False)
+
+        def refuse(runtime, path, trained=None, threads=None):
+            raise ValueError(f"{path.name}: cannot compile")
+
+        monkeypatch.setattr(measure, "open_runtime", refuse)
+        told = []
+        measurement = measure.measure_runtimes(
+            exported,
+            ["ort-cpu", "sklearn"],
+            split,
+            model="lr",
+            dataset="digits",
+            num_classes=10,
+            batch_sizes=(1,),
+            budget_s=0.01,
+            on_failure=lambda runtime, error: told.append(runtime),
+        )
+        assert [r.runtime for r in measurement.results] == ["ort-cpu"]
+        assert told == ["sklearn"] and measurement.failures[0]["runtime"] == "sklearn"
