@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from toolkit.frameworks import framework_of
 from toolkit.models import get_model
 from toolkit.studies import register_study
 from toolkit.studies.context import Measured, Section, StudyContext
@@ -70,7 +71,7 @@ def datasize(ctx: StudyContext, section: Section) -> None:
     settings = SETTINGS.of(ctx)
     plan = _plan_sizes(ctx, settings.sizes, section)
     rows = _measure_all(ctx, plan, settings.families, settings.seeds, settings.min_steps)
-    nets = [f for f in settings.families if get_model(f).framework == "torch"]
+    nets = [f for f in settings.families if framework_of(f).trains_in_epochs]
     if nets:
         section.note(
             f"Networks ({', '.join(nets)}) train for {ctx.profile.epochs} epochs or at least "
@@ -161,7 +162,7 @@ def _row(family: str, label: str, seed: int, split, m: Measured, epochs: int) ->
         "seed": seed,
         "train_size": len(split.x_train),
         "test_size": len(split.x_test),
-        "epochs": epochs if get_model(family).framework == "torch" else None,
+        "epochs": epochs if framework_of(family).trains_in_epochs else None,
         "status": m.status,
         "accuracy": m.accuracy,
         "recall_macro": float(m.quality["recall_macro"]) if m.ok else None,
