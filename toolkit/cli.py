@@ -161,7 +161,8 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dataset",
         default="mnist",
-        help="mnist, fashion-mnist, kmnist, digits or folder:PATH (default: mnist)",
+        help="mnist, fashion-mnist, kmnist, digits, cifar-10, retinamnist or folder:PATH "
+        "(default: mnist)",
     )
     parser.add_argument(
         "--data-dir", help="folder searched first for dataset files (also $XRBENCH_DATA)"
@@ -437,8 +438,8 @@ def _add_study_parsers(sub) -> None:
     study.add_argument("studies", metavar="NAME", help="a study, NAME,NAME,... or 'all'")
     study.add_argument(
         "--dataset",
-        help="mnist, fashion-mnist, kmnist, digits or folder:PATH (default: mnist, or the "
-        "--into folder's)",
+        help="mnist, fashion-mnist, kmnist, digits, cifar-10, retinamnist or folder:PATH "
+        "(default: mnist, or the --into folder's)",
     )
     study.add_argument(
         "--profile", help="tiny, quick or full (default: quick, or the --into folder's)"

@@ -240,7 +240,13 @@ def prepare_data(config: RunConfig) -> tuple[Dataset, Split]:
     x_test, y_test = data.x_test, data.y_test
     if config.test_per_class:
         x_test, y_test = balanced_subset(x_test, y_test, config.test_per_class, config.seed)
-    x_fit, y_fit, x_val, y_val = train_val_split(x_train, y_train, config.val_fraction, config.seed)
+    if data.x_val is not None and not config.train_per_class:
+        # the dataset ships an official validation split (RetinaMNIST): use it as released
+        x_fit, y_fit, x_val, y_val = x_train, y_train, data.x_val, data.y_val
+    else:
+        x_fit, y_fit, x_val, y_val = train_val_split(
+            x_train, y_train, config.val_fraction, config.seed
+        )
     return data, Split(x_fit, y_fit, x_val, y_val, x_test, y_test)
 
 
