@@ -53,6 +53,32 @@ def check_every_class(spec: str, labels: np.ndarray, num_classes: int) -> None:
         )
 
 
+def convert_booster(convert, trained, library: str, **options):
+    """``trained`` through one of onnxmltools' converters (``convert_xgboost``,
+    ``convert_lightgbm``) at :data:`TARGET_OPSET`, behind the contract's pixel front.
+
+    Raises:
+        ValueError: the converter failed (one line naming the model and the library).
+    """
+    from onnxmltools.convert.common.data_types import FloatTensorType
+
+    n_features = math.prod(trained.image_shape)
+    try:
+        model = convert(
+            trained.model,
+            initial_types=[(FEATURES, FloatTensorType([None, n_features]))],
+            target_opset=TARGET_OPSET,
+            **options,
+        )
+    except Exception as e:  # onnxmltools raises many types for unsupported boosters
+        from toolkit.saved import one_line
+
+        raise ValueError(
+            f"onnxmltools cannot convert model '{trained.name}' ({library}): {one_line(e)}"
+        ) from e
+    return contract_graph(model, trained.image_shape)
+
+
 def contract_graph(converted, image_shape: tuple[int, ...]):
     """An onnxmltools classifier graph (input :data:`FEATURES`, outputs label and
     probabilities) behind the scikit-learn models' pixel front (uint8 ``image`` -> Cast ->

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
 import sys
 import tempfile
@@ -22,11 +21,9 @@ import numpy as np
 
 from toolkit.frameworks import FitConfig, Fitted, Framework, NativeRuntime, register_framework
 from toolkit.frameworks.boosted_trees import (
-    FEATURES,
-    TARGET_OPSET,
     check_every_class,
     check_shape,
-    contract_graph,
+    convert_booster,
     fit_threads,
 )
 from toolkit.preprocess import to_features
@@ -99,23 +96,8 @@ def export(trained):
         ValueError: the converter failed (one line).
     """
     from onnxmltools import convert_lightgbm
-    from onnxmltools.convert.common.data_types import FloatTensorType
 
-    n_features = math.prod(trained.image_shape)
-    try:
-        model = convert_lightgbm(
-            trained.model,
-            initial_types=[(FEATURES, FloatTensorType([None, n_features]))],
-            target_opset=TARGET_OPSET,
-            zipmap=False,
-        )
-    except Exception as e:  # onnxmltools raises many types for unsupported boosters
-        from toolkit.saved import one_line
-
-        raise ValueError(
-            f"onnxmltools cannot convert model '{trained.name}' (LightGBM): {one_line(e)}"
-        ) from e
-    return contract_graph(model, trained.image_shape)
+    return convert_booster(convert_lightgbm, trained, "LightGBM", zipmap=False)
 
 
 def save(trained) -> bytes:

@@ -11,19 +11,16 @@ functions only, so listing the zoo or the runtimes does not load them.
 from __future__ import annotations
 
 import json
-import math
 import re
 
 import numpy as np
 
 from toolkit.frameworks import FitConfig, Fitted, Framework, NativeRuntime, register_framework
 from toolkit.frameworks.boosted_trees import (
-    FEATURES,
-    TARGET_OPSET,
     check_child_arrays,
     check_every_class,
     check_shape,
-    contract_graph,
+    convert_booster,
     fit_threads,
     tree_shape,
 )
@@ -73,22 +70,8 @@ def export(trained):
         ValueError: the converter failed (one line).
     """
     from onnxmltools import convert_xgboost
-    from onnxmltools.convert.common.data_types import FloatTensorType
 
-    n_features = math.prod(trained.image_shape)
-    try:
-        model = convert_xgboost(
-            trained.model,
-            initial_types=[(FEATURES, FloatTensorType([None, n_features]))],
-            target_opset=TARGET_OPSET,
-        )
-    except Exception as e:  # onnxmltools raises many types for unsupported boosters
-        from toolkit.saved import one_line
-
-        raise ValueError(
-            f"onnxmltools cannot convert model '{trained.name}' (XGBoost): {one_line(e)}"
-        ) from e
-    return contract_graph(model, trained.image_shape)
+    return convert_booster(convert_xgboost, trained, "XGBoost")
 
 
 def save(trained) -> bytes:
