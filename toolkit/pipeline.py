@@ -460,7 +460,7 @@ class _Run:
         _log(
             f"{name}: parity label agreement {parity['label_agreement']:.5f}, "
             f"max |score diff| {parity['max_abs_score_diff']:.2e}; "
-            f"evaluating on {', '.join(self.runtimes)} ..."
+            f"evaluating on {', '.join(self._runtimes_of(trained))} ..."
         )
         complexity = exported.complexity
         base = {
@@ -491,6 +491,13 @@ class _Run:
         if trained.framework_entry.precision_variants:
             for precision in config.precisions:
                 self.run_variant(name, exported, precision, extra)
+
+    def _runtimes_of(self, trained) -> list[str]:
+        """The run's runtimes that run this model: every ONNX one and its framework's own."""
+        from toolkit.harness import get_runtime
+
+        native = trained.framework_entry.native_runtime_names
+        return [r for r in self.runtimes if get_runtime(r).kind == "onnx" or r in native]
 
     def run_variant(self, name: str, fp32, precision: str, extra: dict) -> None:
         """A lower-precision copy of an exported file, as a model of its own; its parity is
