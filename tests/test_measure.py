@@ -67,7 +67,9 @@ class TestExportOnce:
 
         monkeypatch.setattr(toolkit.results, "atomic_write_bytes", counting)
         exported = measure.export_once(trained, tmp_path / "lr.onnx", split, threads=1)
-        assert writes == ["lr.onnx"] and (tmp_path / "lr.skops").is_file()
+        # the saved model may be written through this name too, depending on import order
+        onnx_writes = [name for name in writes if name.endswith(".onnx")]
+        assert onnx_writes == ["lr.onnx"] and (tmp_path / "lr.skops").is_file()
         meta = {p.key: p.value for p in onnx.load(exported.path).metadata_props}
         parity = json.loads(meta["parity"])
         assert parity == exported.parity and parity["n_samples"] == len(split.x_test)
