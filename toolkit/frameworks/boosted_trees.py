@@ -53,6 +53,30 @@ def check_every_class(spec: str, labels: np.ndarray, num_classes: int) -> None:
         )
 
 
+def fit_classifier(split, config):
+    """The zoo's scikit-learn-API booster for ``config.spec``, fitted on the training part
+    (fixed rounds, no early stop) with the thread count :func:`fit_threads` picks.
+
+    Raises:
+        ValueError: a class has no training image (named).
+    """
+    from toolkit.models import create_model
+    from toolkit.preprocess import to_features
+
+    check_every_class(config.spec, split.y_train, config.num_classes)
+    model = create_model(
+        config.spec,
+        image_shape=config.image_shape,
+        num_classes=config.num_classes,
+        seed=config.seed,
+        **config.params,
+    )
+    x = to_features(split.x_train)
+    model.set_params(n_jobs=fit_threads(x))
+    model.fit(x, split.y_train.astype(np.int64))
+    return model
+
+
 def convert_booster(convert, trained, library: str, **options):
     """``trained`` through one of onnxmltools' converters (``convert_xgboost``,
     ``convert_lightgbm``) at :data:`TARGET_OPSET`, behind the contract's pixel front.

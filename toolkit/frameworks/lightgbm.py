@@ -21,10 +21,9 @@ import numpy as np
 
 from toolkit.frameworks import FitConfig, Fitted, Framework, NativeRuntime, register_framework
 from toolkit.frameworks.boosted_trees import (
-    check_every_class,
     check_shape,
     convert_booster,
-    fit_threads,
+    fit_classifier,
 )
 from toolkit.preprocess import to_features
 
@@ -37,21 +36,8 @@ def fit(entry, split, config: FitConfig) -> Fitted:
     Raises:
         ValueError: a class has no training image (named).
     """
-    from toolkit.models import create_model
-
     _route_lightgbm_log()
-    check_every_class(config.spec, split.y_train, config.num_classes)
-    model = create_model(
-        config.spec,
-        image_shape=config.image_shape,
-        num_classes=config.num_classes,
-        seed=config.seed,
-        **config.params,
-    )
-    x = to_features(split.x_train)
-    model.set_params(n_jobs=fit_threads(x))
-    model.fit(x, split.y_train.astype(np.int64))
-    return Fitted(model=model.booster_)
+    return Fitted(model=fit_classifier(split, config).booster_)
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,9 @@ import numpy as np
 from toolkit.frameworks import FitConfig, Fitted, Framework, NativeRuntime, register_framework
 from toolkit.frameworks.boosted_trees import (
     check_child_arrays,
-    check_every_class,
     check_shape,
     convert_booster,
-    fit_threads,
+    fit_classifier,
     tree_shape,
 )
 from toolkit.preprocess import to_features
@@ -34,20 +33,7 @@ def fit(entry, split, config: FitConfig) -> Fitted:
         ValueError: a class has no training image (XGBoost's labels must be 0..C-1, and the
             scores must keep one column per class), named.
     """
-    from toolkit.models import create_model
-
-    check_every_class(config.spec, split.y_train, config.num_classes)
-    model = create_model(
-        config.spec,
-        image_shape=config.image_shape,
-        num_classes=config.num_classes,
-        seed=config.seed,
-        **config.params,
-    )
-    x = to_features(split.x_train)
-    model.set_params(n_jobs=fit_threads(x))
-    model.fit(x, split.y_train.astype(np.int64))
-    return Fitted(model=model)
+    return Fitted(model=fit_classifier(split, config))
 
 
 def native_predict(model, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
