@@ -197,8 +197,29 @@ def _add_timing_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--budget",
         type=_positive_float,
-        default=1.0,
-        help="seconds of timed calls per batch size, after warm-up (default: 1.0)",
+        default=0.2,
+        help="minimum seconds of timed calls per batch size and round, after warm-up "
+        "(default: 0.2)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=_positive_int,
+        default=5,
+        help="independent timing rounds per model x runtime x batch size; intervals come from "
+        "the spread between rounds (default: 5)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=_non_negative_int,
+        default=2,
+        help="worker processes the rounds are spread over, one timing at a time; 0 times in "
+        "this process (default: 2)",
+    )
+    parser.add_argument(
+        "--arena",
+        choices=("on", "off"),
+        default="on",
+        help="onnxruntime's CPU memory arena for every session (default: on)",
     )
     parser.add_argument(
         "--seed",
@@ -544,6 +565,9 @@ def cmd_run(args) -> int:
         out=args.out,
         run_name=args.name,
         budget_s=args.budget,
+        rounds=args.rounds,
+        workers=args.workers,
+        arena=args.arena == "on",
         download=not args.no_download,
         progress=sys.stderr.isatty() or not args.json,
         **({} if args.precisions is None else {"precisions": args.precisions}),
