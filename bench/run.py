@@ -21,7 +21,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from toolkit.harness.timing import LATENCY_FIELDS  # noqa: E402
+from toolkit.harness.timing import LATENCY_FIELDS, ROUND_FIELDS  # noqa: E402
 from toolkit.progress import configure_logging  # noqa: E402
 from toolkit.results import atomic_write_text, csv_text  # noqa: E402
 from toolkit.schema import COLUMNS  # noqa: E402
@@ -66,8 +66,9 @@ def tidy_rows(bench_json: dict, dataset: str) -> list[dict]:
             "latency_mean_ms": bench["stats"]["mean"] * 1e3,
         }
         values.update({METRICS[k]: v for k, v in info.items() if k in METRICS})
-        values.update({k: info[k] for k in LATENCY_FIELDS if k in info})
-        order = [*LATENCY_FIELDS, *(m for m in METRICS.values() if m not in LATENCY_FIELDS)]
+        stats = (*LATENCY_FIELDS, *ROUND_FIELDS)
+        values.update({k: info[k] for k in stats if k in info})
+        order = [*stats, *(m for m in METRICS.values() if m not in stats)]
         rows += [{**base, "metric": m, "value": values[m]} for m in order if m in values]
     return rows
 

@@ -60,6 +60,7 @@ _positive_int = _number(int, lambda v: v >= 1, "a positive integer")
 _non_negative_int = _number(int, lambda v: v >= 0, "a non-negative integer")
 _positive_float = _number(float, lambda v: v > 0, "a positive number")
 _fraction = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
+_percent = _number(float, lambda v: 0 <= v < 1000 and v == v, "a number of percent in [0, 1000)")
 
 
 def _names(text: str, what: str) -> list[str]:
@@ -342,11 +343,33 @@ def build_parser() -> argparse.ArgumentParser:
         "compare",
         help="set runs side by side (machines, runtimes, thread counts) as latency ratios",
         description="Compare every later run with the first: the ratio of median latencies "
-        "(later/first) for each model x runtime x batch size in both, with a 95%% bootstrap "
-        "interval over the raw timings; a ratio whose interval holds 1 is within noise.",
+        "(later/first) for each model x runtime x batch size in both, with a 95%% interval "
+        "from the spread between each run's timing rounds, and test accuracy in points. A row "
+        "is 'faster' or 'slower' only when its interval excludes 1 and the change exceeds "
+        "--min-effect; otherwise 'no difference'. With --fail-slower or --fail-accuracy the "
+        "exit code is 1 when a row fails the gate (for CI).",
     )
     cmp_.add_argument(
         "runs", nargs="+", type=Path, help="two or more run folders; the first is the base"
+    )
+    cmp_.add_argument(
+        "--min-effect",
+        type=_percent,
+        default=5.0,
+        metavar="PCT",
+        help="smallest change in percent called a difference (default: 5)",
+    )
+    cmp_.add_argument(
+        "--fail-slower",
+        type=_percent,
+        metavar="PCT",
+        help="exit 1 when a row is 'slower' by more than PCT percent",
+    )
+    cmp_.add_argument(
+        "--fail-accuracy",
+        type=_percent,
+        metavar="POINTS",
+        help="exit 1 when a model's test accuracy dropped by more than POINTS percentage points",
     )
     cmp_.add_argument("--json", action="store_true", help="print the comparison as JSON")
     adv = sub.add_parser(
@@ -589,9 +612,12 @@ def cmd_run(args) -> int:
             }
         )
     else:
-        columns = list(result.summary[0]) if result.summary else []
-        if result.summary:
-            print(format_table(result.summary, columns))
+        from toolkit.variants import flag_summary
+
+        summary = flag_summary(result.summary)  # variants slower than FP32 say so
+        columns = list(summary[0]) if summary else []
+        if summary:
+            print(format_table(summary, columns))
         wall = f"wall time: {result.wall_time_s:.0f} s"
         earlier = result.wall_time_s - result.session_wall_time_s
         if earlier > 0:  # a resumed run: the earlier sessions count too
@@ -639,35 +665,53 @@ def cmd_eval(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from toolkit.compare import compare_runs
+    from toolkit.compare import compare_runs, gate
 
-    result = compare_runs(args.runs)
+    result = compare_runs(args.runs, min_effect=args.min_effect / 100)
+    failures = gate(result, args.fail_slower, args.fail_accuracy)
     if args.json:
         _print_json(
             {
                 "runs": [str(p) for p in result.runs],
+                "min_effect": result.min_effect,
                 "differences": result.differences,
                 "rows": result.rows,
+                "accuracy": result.accuracy,
+                "gate_failures": failures,
             }
         )
-        return 0
+        return 1 if failures else 0
     print(f"base: {result.runs[0]}")
     for line in result.differences:
         print(f"note: {line}")
-    rows = [{**r, "ci95": f"{r['ci_low']:.3f}-{r['ci_high']:.3f}"} for r in result.rows]
-    columns = [
-        "model",
-        "runtime",
-        "batch_size",
-        "run",
-        "base_p50_ms",
-        "p50_ms",
-        "ratio",
-        "ci95",
-        "verdict",
-    ]
-    print(format_table(rows, columns, digits=3))
-    return 0
+
+    def ci95(r: dict) -> str:
+        return "" if r["ci_low"] is None else f"{r['ci_low']:.3f}-{r['ci_high']:.3f}"
+
+    rows = [{**r, "ci95": ci95(r)} for r in result.rows]
+    columns = ["model", "runtime", "batch_size", "run", "base_p50_ms", "p50_ms", "ratio"]
+    print(format_table(rows, [*columns, "ci95", "verdict"], digits=3))
+    counts = {
+        v: sum(r["verdict"] == v for r in result.rows)
+        for v in ("no difference", "faster", "slower")
+    }
+    print(
+        f"{len(result.rows)} rows: "
+        + ", ".join(f"{n} {v}" for v, n in counts.items())
+        + f" (a difference: its 95% interval excludes 1 and it exceeds {args.min_effect:g}%)"
+    )
+    if result.accuracy:
+        print()
+        print(
+            format_table(
+                result.accuracy,
+                ["model", "runtime", "run", "base_accuracy", "accuracy", "change_points"],
+                digits=4,
+            )
+        )
+    for line in failures:
+        print(f"FAIL {line}")
+    return 1 if failures else 0
 
 
 def cmd_advise(args) -> int:
@@ -699,6 +743,11 @@ def cmd_advise(args) -> int:
         "placement",
     ]
     print(format_table(advice, columns))
+    from toolkit.table import printable
+
+    for row in advice:  # precision variants that do not pay here (toolkit.variants)
+        if row.get("precision_note"):
+            print(f"{printable(row['model'])}: {row['precision_note']}")
     if sweep:
         best = [r for r in sweep if r["best"]]
         print("\nsession options (ort-cpu): the fastest setting per model and batch size")

@@ -51,6 +51,7 @@ def train(
     train_options: dict | None = None,
     progress: bool = True,
     augment=None,
+    threads: int | None = None,
 ):
     """Step 1: fit ``spec`` on ``split`` (see :func:`toolkit.train.train_model`)."""
     from toolkit import train as training  # looked up at call time (tests replace it)
@@ -65,6 +66,7 @@ def train(
         train_options=train_options,
         progress=progress,
         augment=augment,
+        threads=threads,
     )
 
 
@@ -215,9 +217,10 @@ def time_runtime(
     images: np.ndarray,
     batch_sizes: Sequence[int | str],
     budget_s: float,
+    rounds: int = 1,
 ):
-    """Step 4b: latency per batch size of one runner, appended to its ``evaluation``
-    (its ``latency`` and its tidy ``rows``); returns the evaluation."""
+    """Step 4b: latency per batch size of one runner, in ``rounds`` rounds in this process,
+    appended to its ``evaluation`` (its ``latency`` and its tidy ``rows``); returns it."""
     from toolkit.harness.evaluate import time_predictor
 
     base = {
@@ -227,10 +230,72 @@ def time_runtime(
         "provider": runner.provider,
         "threads": runner.threads,
     }
-    latency, rows = time_predictor(runner, base, images, batch_sizes, budget_s)
+    latency, rows = time_predictor(runner, base, images, batch_sizes, budget_s, rounds)
     evaluation.latency += latency
     evaluation.rows += rows
     return evaluation
+
+
+def time_runtimes(
+    measurement: Measurement,
+    path: Path,
+    images: np.ndarray,
+    *,
+    model: str,
+    dataset: str,
+    batch_sizes: Sequence[int | str],
+    budget_s: float,
+    rounds: int,
+    pool=None,
+    on_failure: Callable[[str, Exception], None] | None = None,
+) -> Measurement:
+    """Step 4b for every runtime of one model at once, in rounds (the noise model).
+
+    The runtimes measured by :func:`measure_runtimes` (called with no batch sizes) are timed
+    round by round, their order rotated each round, in the worker processes of ``pool``
+    (:class:`toolkit.harness.rounds.TimingPool`, which open their own sessions from
+    ``path`` and the saved model beside it) or, with no pool, on the open runners here. A
+    runtime whose timing fails becomes a failure and keeps its quality rows.
+    """
+    from toolkit.harness.evaluate import latency_rows
+    from toolkit.harness.rounds import Subject, time_in_rounds
+
+    subjects = [
+        Subject(r.runtime, Path(path), native=r.kind != "onnx", runner=r.runner)
+        for r in measurement.results
+    ]
+
+    def announce(index: int, total: int) -> None:
+        where = f" in worker {index % pool.workers + 1}" if pool is not None else ""
+        log.info("%s: timing round %d/%d%s", model, index + 1, total, where)
+
+    timed = time_in_rounds(
+        subjects,
+        images,
+        batch_sizes,
+        budget_s=budget_s,
+        rounds=rounds,
+        pool=pool,
+        on_round=announce,
+    )
+    kept = []
+    for result in measurement.results:
+        if result.runtime in timed.errors:
+            error = RuntimeError(timed.errors[result.runtime])
+            measurement.failures.append(
+                {"model": model, "runtime": result.runtime, "error": str(error)}
+            )
+            if on_failure is not None:
+                on_failure(result.runtime, error)
+            continue
+        latency = timed.latency.get(result.runtime, [])
+        base = _base(result.runner, model, dataset)
+        del base["batch_size"]
+        result.evaluation.latency += latency
+        result.evaluation.rows += latency_rows(base, latency)
+        kept.append(result)
+    measurement.results = kept
+    return measurement
 
 
 @dataclass

@@ -198,6 +198,9 @@ def run(config: RunConfig, resume: str | Path | None = None) -> RunResult:
         if job is not None:
             job.save_manifest()  # the wall time so far; the tables are those of the last save
         raise
+    finally:
+        if job is not None:
+            job.close()
     return job.result
 
 
@@ -225,6 +228,8 @@ def config_from_manifest(path: Path, progress: bool = True, download: bool = Tru
     known = {f for f in RunConfig.__dataclass_fields__}
     values = {k: v for k, v in settings.items() if k in known and k not in ("progress", "download")}
     values["out"], values["run_name"] = str(path.parent), path.name
+    if "rounds" not in settings:  # a run from before rounds: its models were timed in one
+        values.update(rounds=1, workers=0)
     return RunConfig(**values, progress=progress, download=download)
 
 
@@ -270,6 +275,7 @@ class _Run:
         self.result = RunResult(path=Path())
         self.histories: dict = {}
         self.timings: dict = {}
+        self.pool = None  # the timing workers, started at the first model's timing
         self.done: set[str] = set()
         self.previous_wall_s = 0.0
         if resume is None:  # measured first, so the folder has its manifest at once
@@ -300,8 +306,26 @@ class _Run:
             f"{len(split.x_val)} validation, {len(split.x_test)} test"
         )
 
+    def timing_pool(self):
+        """The worker processes the rounds are spread over (None: time in this process)."""
+        workers = min(self.config.workers, self.config.rounds)
+        if self.pool is None and workers > 0:
+            from toolkit.harness.rounds import TimingPool
+
+            _log(f"timing: {self.config.rounds} rounds per model over {workers} worker processes")
+            self.pool = TimingPool(
+                workers, self.split.x_test, self.config.threads, arena=self.config.arena
+            )
+        return self.pool
+
+    def close(self) -> None:
+        """Stop the timing workers."""
+        if self.pool is not None:
+            self.pool.close()
+            self.pool = None
+
     def _manifest(self) -> dict:
-        from toolkit.harness.peak import matmul_peak_flops
+        from toolkit.harness.peak import measure_peaks
 
         settings = {k: v for k, v in asdict(self.config).items() if k != "progress"}
         manifest = build_manifest(
@@ -315,8 +339,22 @@ class _Run:
                 "image_shape": list(self.data.image_shape),
             },
         )
-        manifest["hardware"].update(matmul_peak_flops())  # the ceiling for the nets' throughput
+        # each runtime's own matmul peak: the ceiling its models' throughput is held to
+        manifest["hardware"].update(measure_peaks(self._peak_runtimes(), self.config.threads))
         return manifest
+
+    def _peak_runtimes(self) -> list[str]:
+        """The run's runtimes that some model of it runs (every ONNX one, and the native ones
+        of the models' frameworks): those whose matmul peak the manifest records."""
+        from toolkit.frameworks import get_framework
+        from toolkit.harness import get_runtime
+
+        native = {
+            r
+            for m in self.config.models
+            for r in get_framework(get_model(m).framework).native_runtime_names
+        }
+        return [r for r in self.runtimes if get_runtime(r).kind == "onnx" or r in native]
 
     def _load_previous(self) -> None:
         """Tables of the interrupted run; a model with summary rows counts as done.
@@ -438,6 +476,7 @@ class _Run:
             seed=config.seed,
             train_options={**config.train_options, "epochs": config.epochs},
             progress=config.progress,
+            threads=config.threads,
         )
         self.histories[name] = {
             "status": trained.status,
@@ -554,19 +593,33 @@ class _Run:
             # e.g. OpenVINO has no ai.onnx.ml operators: a row, not the end of the run
             _log(f"{name} on {runtime}: FAILED: {error}")
 
-        measurement = measure.measure_runtimes(
+        config = self.config
+        measurement = measure.measure_runtimes(  # quality on every runtime, then timing
             exported,
             self.runtimes,
             self.split,
             model=name,
-            dataset=self.config.dataset,
+            dataset=config.dataset,
             num_classes=self.data.num_classes,
-            batch_sizes=self.config.batch_sizes,
-            budget_s=self.config.budget_s,
-            threads=self.config.threads,
+            batch_sizes=(),
+            budget_s=config.budget_s,
+            threads=config.threads,
             trained=trained,
             on_failure=failed,
         )
+        if config.batch_sizes and measurement.results:
+            measure.time_runtimes(
+                measurement,
+                exported.path,
+                self.split.x_test,
+                model=name,
+                dataset=config.dataset,
+                batch_sizes=config.batch_sizes,
+                budget_s=config.budget_s,
+                rounds=config.rounds,
+                pool=self.timing_pool(),
+                on_failure=failed,
+            )
         self.result.failures += measurement.failures
         size_mb = exported.size_mb
         self.timings[name] = {}
@@ -577,7 +630,7 @@ class _Run:
             self.folder.write_confusion(
                 model_slug(name), runtime, evaluation.confusion, self.data.class_names
             )
-            self.timings[name][runtime] = {str(r.batch_size): r.seconds for r in evaluation.latency}
+            self.timings[name][runtime] = {str(r.batch_size): r.rounds for r in evaluation.latency}
             summary_extra = {
                 **extra,
                 "size_mb": size_mb if result.kind == "onnx" else None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -16,7 +17,7 @@ import numpy as np
 from toolkit.harness.contract import check_outputs
 from toolkit.harness.metrics import classification_metrics
 from toolkit.harness.runtimes import Placement
-from toolkit.harness.timing import LatencyResult, make_batch, measure_latency
+from toolkit.harness.timing import LatencyResult
 from toolkit.schema import QUALITY_METRICS, per_class_metric
 
 #: The batch size meaning 'the whole test set in one call'.
@@ -165,31 +166,33 @@ def time_predictor(
     x_test: np.ndarray,
     batch_sizes: Sequence[int | str],
     budget_s: float,
+    rounds: int = 1,
 ) -> tuple[list[LatencyResult], list[dict]]:
-    """Latency of one predictor per batch size (warm-up first), and its tidy rows.
+    """Latency of one predictor per batch size, in ``rounds`` rounds in this process, and
+    its tidy rows.
 
     The timing half of :func:`evaluate_predictor`, callable on its own so that timing can be
-    scheduled apart from quality (see :mod:`toolkit.measure`). ``base`` holds the columns
-    every row repeats (model, dataset, runtime, provider, threads).
+    scheduled apart from quality (see :mod:`toolkit.measure`; rounds in worker processes are
+    :mod:`toolkit.harness.rounds`'s). ``base`` holds the columns every row repeats (model,
+    dataset, runtime, provider, threads).
     """
-    latency: list[LatencyResult] = []
-    rows: list[dict] = []
-    for size in resolve_batch_sizes(batch_sizes, len(x_test)):
-        batch = make_batch(x_test, size)
-        large = size > 256
-        result = measure_latency(
-            predictor.predict,
-            batch,
-            warmup=1 if large else 3,
-            min_repeats=3 if large else 5,
-            budget_s=budget_s,
-        )
-        latency.append(result)
-        rows += [
-            {**base, "batch_size": size, "metric": name, "value": value}
-            for name, value in result.stats().items()
-        ]
-    return latency, rows
+    from toolkit.harness.rounds import Subject, time_in_rounds
+
+    if not len(resolve_batch_sizes(batch_sizes, len(x_test))):
+        return [], []
+    subject = Subject(predictor.runtime, Path(), runner=predictor)
+    timed = time_in_rounds([subject], x_test, batch_sizes, budget_s=budget_s, rounds=rounds)
+    latency = timed.latency[predictor.runtime]
+    return latency, latency_rows(base, latency)
+
+
+def latency_rows(base: dict, latency: Sequence[LatencyResult]) -> list[dict]:
+    """The tidy rows of timed batch sizes: every statistic the calls and rounds allow."""
+    return [
+        {**base, "batch_size": r.batch_size, "metric": name, "value": value}
+        for r in latency
+        for name, value in r.stats().items()
+    ]
 
 
 def placement_rows(model: str, runtime: str, placement: Placement | None) -> list[dict]:

@@ -1,0 +1,271 @@
+"""The timing step: each model x runtime x batch size in rounds, spread over worker processes.
+
+One round times every runtime of a model at every batch size. Rounds run one at a time
+(never two timings at once on the same cores), alternate between worker processes (what
+differs between two processes, which an A/A pair exposes, is then inside a run's own
+spread) and rotate the order of the runtimes, so that drift of the machine during a run
+falls on all of them alike. The statistics of the rounds are :mod:`toolkit.harness.noise`'s.
+
+With no pool the rounds run in this process on runners already open (studies, `xrbench
+eval`, tests): the same code, without the process-to-process part of the noise.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from toolkit.harness.timing import (
+    MAX_CALLS_PER_ROUND,
+    LatencyResult,
+    make_batch,
+    measure_latency,
+)
+
+log = logging.getLogger(__name__)
+
+#: Above this batch size a call is long: one warm-up and one timed call suffice per round.
+LARGE_BATCH = 256
+
+
+@dataclass
+class Subject:
+    """One runtime of one model to time.
+
+    Attributes:
+        runtime: the runtime's name.
+        path: the ONNX file; a native runtime loads the saved model beside it.
+        native: the runtime runs the trained model, not the file.
+        runner: an open runner, for rounds in this process (None in workers: they open
+            their own from ``path``).
+    """
+
+    runtime: str
+    path: Path
+    native: bool = False
+    runner: object = field(default=None, repr=False, compare=False)
+
+
+def resolve_sizes(batch_sizes: Sequence[int | str], n_images: int) -> list[int]:
+    """Batch sizes as ints ('all' is the whole test set), in the order given."""
+    from toolkit.harness.evaluate import resolve_batch_sizes
+
+    return list(resolve_batch_sizes(batch_sizes, n_images))
+
+
+def time_one_round(
+    predict: Callable[[np.ndarray], object],
+    images: np.ndarray,
+    sizes: Sequence[int],
+    budget_s: float,
+    warmed: set | None = None,
+) -> dict[int, list[float]]:
+    """One round of one predictor: per batch size, at least ``budget_s`` seconds of calls.
+
+    Small batches warm up every round (three calls: cheap, and caches were disturbed by
+    what ran in between); a large batch warms up only the first time this predictor sees it
+    (``warmed`` remembers), as one whole-set call can take seconds.
+    """
+    seconds = {}
+    for size in sizes:
+        large = size > LARGE_BATCH
+        warmup = 3 if not large else (0 if warmed is not None and size in warmed else 1)
+        result = measure_latency(
+            predict,
+            make_batch(images, size),
+            warmup=warmup,
+            min_repeats=1 if large else 5,
+            max_repeats=MAX_CALLS_PER_ROUND,
+            budget_s=budget_s,
+        )
+        if warmed is not None:
+            warmed.add(size)
+        seconds[size] = [float(f"{s:.4g}") for s in result.seconds]  # what timings.json keeps
+    return seconds
+
+
+def rotated(items: Sequence, index: int) -> list:
+    """``items`` rotated left by ``index``: round r starts with the r-th runtime."""
+    if not items:
+        return []
+    k = index % len(items)
+    return list(items[k:]) + list(items[:k])
+
+
+# --- worker processes -----------------------------------------------------------------
+
+_WORKER: dict = {}
+
+
+def _init_worker(images: np.ndarray, threads: int | None, arena: bool) -> None:
+    logging.basicConfig(level=logging.WARNING)
+    _WORKER.update(images=images, threads=threads, arena=arena, runners={}, warmed={})
+
+
+def _open_subject(subject: Subject, threads: int | None, arena: bool):
+    from toolkit.harness.runtimes import get_runtime, open_onnx
+
+    if subject.native:
+        from toolkit.saved import load_trained
+
+        return get_runtime(subject.runtime).open(load_trained(subject.path), threads)
+    if arena:
+        return open_onnx(subject.path, subject.runtime, threads)
+    return open_onnx(subject.path, subject.runtime, threads, arena=False)
+
+
+def _round_in_worker(
+    subjects: Sequence[Subject], sizes: Sequence[int], budget_s: float
+) -> dict[str, dict[int, list[float]] | str]:
+    """One round in a worker; its runners stay open for the model's later rounds."""
+    runners, warmed = _WORKER["runners"], _WORKER["warmed"]
+    keys = {(s.runtime, str(s.path)) for s in subjects}
+    if set(runners) - keys:  # a new model: drop the last one's sessions
+        runners.clear()
+        warmed.clear()
+    out: dict[str, dict[int, list[float]] | str] = {}
+    for subject in subjects:
+        key = (subject.runtime, str(subject.path))
+        try:
+            if key not in runners:
+                runners[key] = _open_subject(subject, _WORKER["threads"], _WORKER["arena"])
+                warmed[key] = set()
+            out[subject.runtime] = time_one_round(
+                runners[key].predict, _WORKER["images"], sizes, budget_s, warmed[key]
+            )
+        except Exception as e:  # reported as this runtime's failure, the others go on
+            out[subject.runtime] = f"{type(e).__name__}: {e}"
+    return out
+
+
+class TimingPool:
+    """Worker processes (spawned, so no thread pool or CUDA state is inherited) that time
+    rounds one at a time; round r goes to worker r mod N.
+
+    Use as a context manager; :meth:`close` stops the workers.
+    """
+
+    def __init__(self, workers: int, images: np.ndarray, threads: int | None, arena: bool = True):
+        if workers < 1:
+            raise ValueError(f"The 'workers' parameter must be an int >= 1. Got {workers!r}.")
+        context = multiprocessing.get_context("spawn")
+        self.images = images
+        self._executors = [
+            ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=context,
+                initializer=_init_worker,
+                initargs=(images, threads, arena),
+            )
+            for _ in range(workers)
+        ]
+
+    @property
+    def workers(self) -> int:
+        return len(self._executors)
+
+    def run_round(
+        self, index: int, subjects: Sequence[Subject], sizes: Sequence[int], budget_s: float
+    ) -> dict[str, dict[int, list[float]] | str]:
+        worker = index % len(self._executors)
+        try:
+            return (
+                self._executors[worker]
+                .submit(_round_in_worker, list(subjects), list(sizes), budget_s)
+                .result()
+            )
+        except BrokenProcessPool as e:
+            raise RuntimeError(
+                f"timing worker {worker + 1} of {len(self._executors)} died during round "
+                f"{index + 1} (out of memory, or a runtime crashed the process)."
+            ) from e
+
+    def close(self) -> None:
+        for executor in self._executors:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> TimingPool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+@dataclass
+class RoundsResult:
+    """Per runtime, one LatencyResult per batch size (all rounds); and runtimes that failed."""
+
+    latency: dict[str, list[LatencyResult]] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def time_in_rounds(
+    subjects: Sequence[Subject],
+    images: np.ndarray,
+    batch_sizes: Sequence[int | str],
+    *,
+    budget_s: float,
+    rounds: int,
+    pool: TimingPool | None = None,
+    on_round: Callable[[int, int], None] | None = None,
+) -> RoundsResult:
+    """Time every subject at every batch size in ``rounds`` rounds.
+
+    Args:
+        subjects: the runtimes of one model (with open runners when ``pool`` is None).
+        images: the test images batches are cut from (in the pool: the pool's own copy).
+        batch_sizes: ints and 'all'.
+        budget_s: minimum timed seconds per batch size and round.
+        rounds: how many rounds (>= 1).
+        pool: worker processes; None times in this process.
+        on_round: told (round index, rounds) before each round, e.g. for a progress line.
+
+    Returns:
+        A :class:`RoundsResult`; a runtime that failed in a round is left out of the rest.
+    """
+    if rounds < 1:
+        raise ValueError(f"The 'rounds' parameter must be an int >= 1. Got {rounds!r}.")
+    sizes = resolve_sizes(batch_sizes, len(images))
+    result = RoundsResult()
+    collected: dict[str, dict[int, list[list[float]]]] = {s.runtime: {} for s in subjects}
+    warmed: dict[str, set] = {s.runtime: set() for s in subjects}
+    live = list(subjects)
+    for index in range(rounds):
+        if not live or not sizes:
+            break
+        if on_round is not None:
+            on_round(index, rounds)
+        order = rotated(live, index)
+        if pool is not None:
+            measured = pool.run_round(index, order, sizes, budget_s)
+        else:
+            measured = {
+                s.runtime: time_one_round(
+                    s.runner.predict, images, sizes, budget_s, warmed[s.runtime]
+                )
+                for s in order
+            }
+        for s in order:
+            value = measured[s.runtime]
+            if isinstance(value, str):
+                result.errors[s.runtime] = f"timing round {index + 1}: {value}"
+                live = [x for x in live if x.runtime != s.runtime]
+                continue
+            for size, seconds in value.items():
+                collected[s.runtime].setdefault(size, []).append(seconds)
+    for s in subjects:
+        if s.runtime in result.errors:
+            continue
+        result.latency[s.runtime] = [
+            LatencyResult(batch_size=size, rounds=collected[s.runtime].get(size, []))
+            for size in sizes
+            if collected[s.runtime].get(size)
+        ]
+    return result
