@@ -38,6 +38,8 @@ def digits_run(tmp_path_factory):
         "1,16,all",
         "--budget",
         "0.05",
+        "--rounds",
+        "3",
         "--out",
         str(out),
         "--name",
@@ -91,6 +93,31 @@ def test_run_writes_a_complete_run_folder(digits_run):
     assert all(0 <= float(p["node_share"]) <= 1 for p in placement)
     assert printed["run_dir"] == str(folder) and len(printed["summary"]) == 6
     assert not list(folder.rglob("*.tmp"))  # atomic writes leave no temporary files
+
+
+@pytest.mark.slow
+def test_run_times_in_rounds_and_gives_percentiles_only_from_enough_calls(digits_run):
+    folder, _ = digits_run
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert (manifest["settings"]["rounds"], manifest["settings"]["workers"]) == (3, 2)
+    stats: dict = {}
+    for r in read_csv(folder / "results.csv"):
+        if r["batch_size"] and r["metric"].startswith("latency_"):
+            stats.setdefault((r["model"], r["runtime"], r["batch_size"]), {})[r["metric"]] = float(
+                r["value"]
+            )
+    assert stats
+    for key, row in stats.items():
+        assert row["latency_rounds"] == 3, key
+        assert row["latency_p50_ci_low_ms"] <= row["latency_p50_ci_high_ms"], key
+        if "latency_p99_ms" in row:
+            assert row["latency_calls"] >= 100, key
+        if "latency_p90_ms" in row:
+            assert row["latency_calls"] >= 10, key
+    assert any("latency_p99_ms" not in row for row in stats.values())  # the whole-set batch
+    timings = json.loads((folder / "timings.json").read_text())
+    rounds = timings["lenet5"]["torch-cpu"]["1"]
+    assert len(rounds) == 3 and all(len(r) >= 5 for r in rounds)  # every call of every round
 
 
 @pytest.mark.slow
@@ -248,6 +275,14 @@ def test_advise_reads_a_run(digits_run):
     assert 0 < advice["lenet5"]["peak_share"] < 1  # FLOPs x throughput under the matmul peak
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["hardware"]["matmul_peak_flops"] > 1e8
+    # each runtime's own peak; every share of every row at or below it (above is a bug)
+    peaks = manifest["hardware"]["matmul_peak_flops_by_runtime"]
+    assert {"ort-cpu", "sklearn", "torch-cpu"} <= set(peaks)
+    assert manifest["hardware"]["matmul_peak_flops"] == max(peaks.values())
+    assert advice["lenet5"]["peak"] == advice["lenet5"]["throughput_runtime"]
+    shares = [s for a in advice.values() for s in a.get("peak_shares", {}).values()]
+    assert shares and all(0 < s <= 1.0 for s in shares), shares
+    assert all(a.get("peak_check", "ok") == "ok" for a in advice.values())
 
 
 @pytest.mark.slow

@@ -210,13 +210,6 @@ def _add_timing_options(parser: argparse.ArgumentParser) -> None:
         "the spread between rounds (default: 5)",
     )
     parser.add_argument(
-        "--workers",
-        type=_non_negative_int,
-        default=2,
-        help="worker processes the rounds are spread over, one timing at a time; 0 times in "
-        "this process (default: 2)",
-    )
-    parser.add_argument(
         "--arena",
         choices=("on", "off"),
         default="on",
@@ -292,6 +285,13 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         help="complete an interrupted run with the settings of its manifest, skipping finished "
         f"models; the manifest wins, so only {', '.join(RESUME_FLAGS)} may be given with it",
     )
+    parser.add_argument(
+        "--workers",
+        type=_non_negative_int,
+        default=2,
+        help="worker processes the rounds are spread over, one timing at a time; 0 times in "
+        "this process (default: 2)",
+    )
     _add_timing_options(parser)
 
 
@@ -331,6 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated ONNX runtimes (default: ort-cpu)",
     )
     _add_timing_options(ev)
+    _add_load_parser(sub)
 
     models = sub.add_parser(
         "models",
@@ -403,12 +404,128 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("model", type=Path, help="an ONNX file written by `xrbench run`")
     exp.add_argument("--out", type=Path, required=True, help="where to write the new ONNX file")
     sub.add_parser("runtimes", help="list runtimes and whether each can run here")
+    _add_app_parsers(sub)
     _add_study_parsers(sub)
     ds = sub.add_parser(
         "datasets", help="list datasets, where they were found, how to get missing ones"
     )
     ds.add_argument("--data-dir", help="folder searched first for dataset files")
     return parser
+
+
+LOAD_DESCRIPTION = """\
+Drive one contract-following ONNX file with MLPerf Inference's scenarios, one test image
+(batch 1) per query:
+  single-stream  one query at a time, the next when the previous completes; result: p90
+                 latency (MLPerf's), with p50 and p99
+  offline        every query available at once; result: queries per second
+  server         Poisson arrivals at --qps per second from numpy.random.default_rng(--seed);
+                 latency runs from each query's scheduled arrival, so queueing counts
+Rules, as loadgen's: a run lasts at least --duration seconds (default 10, loadgen's
+min_duration) and issues at least --min-queries queries (default 100, loadgen's
+min_query_count and the fewest a p99 is taken from), and stops at --max-duration (default
+6 x --duration). A server run is VALID only when, besides, its p99 latency (numpy's
+interpolated 99th percentile of all its queries) is at most --p99-ms (default 10, the
+server bound of mlperf.conf); it stops early, INVALID, once the p99 can no longer meet it.
+An INVALID run says why. --find-peak doubles (or halves) the QPS until the verdict flips,
+then bisects, at most --max-trials full runs, and reports the highest VALID QPS.
+--concurrency C runs C caller threads on one session (InferenceSession.run is thread-safe).
+A file in a run folder (RUN/models/x.onnx) gets RUN/load/<model>-<runtime>-<scenario>.json,
+RUN/load/latency_vs_load.png and the report's "Load scenarios" section.
+Exit status: 0 VALID, 1 INVALID (with --find-peak: no VALID QPS), 2 bad input.
+"""
+
+#: LoadSettings' parameters by the flags of `xrbench load`, so its errors name the flag.
+LOAD_FLAGS = {
+    "qps": "--qps",
+    "p99_ms": "--p99-ms",
+    "min_duration_s": "--duration",
+    "max_duration_s": "--max-duration",
+    "min_queries": "--min-queries",
+    "concurrency": "--concurrency",
+}
+
+
+def _onnx_runtime(text: str) -> str:
+    """One runtime that opens an ONNX file (`load` drives one session)."""
+    names = _onnx_runtime_list(text)
+    if len(names) != 1:
+        raise argparse.ArgumentTypeError(f"must name one runtime; got {text!r}")
+    return names[0]
+
+
+def _add_load_parser(sub) -> None:
+    from toolkit.harness import loadgen
+
+    ld = sub.add_parser(
+        "load",
+        help="MLPerf-style load scenarios on one ONNX file: single-stream, offline, server",
+        description=LOAD_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ld.add_argument("model", type=Path, help="the .onnx file")
+    _add_data_options(ld)
+    ld.add_argument(
+        "--runtime",
+        type=_onnx_runtime,
+        default="ort-cpu",
+        help="an ONNX runtime (default: ort-cpu)",
+    )
+    ld.add_argument("--scenario", choices=loadgen.SCENARIOS, required=True)
+    ld.add_argument(
+        "--qps",
+        type=_positive_float,
+        help="server: mean arrival rate, queries per second; with --find-peak, the first QPS "
+        "tried (default: half what 30 calls suggest)",
+    )
+    ld.add_argument(
+        "--p99-ms",
+        type=_positive_float,
+        default=loadgen.DEFAULT_P99_MS,
+        help="server: the bound on the p99 latency in ms (default: 10)",
+    )
+    ld.add_argument(
+        "--duration",
+        type=_positive_float,
+        default=loadgen.DEFAULT_MIN_DURATION_S,
+        help="minimum duration of a run (each find-peak trial) in seconds (default: 10)",
+    )
+    ld.add_argument(
+        "--min-queries",
+        type=_positive_int,
+        default=loadgen.DEFAULT_MIN_QUERIES,
+        help="minimum queries of a run, at least 100 for server (default: 100)",
+    )
+    ld.add_argument(
+        "--max-duration",
+        type=_positive_float,
+        help="a run stops here, in seconds (default: 6 x --duration)",
+    )
+    ld.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        default=1,
+        help="caller threads sharing one session, offline and server (default: 1)",
+    )
+    ld.add_argument(
+        "--threads",
+        type=_positive_int,
+        help="intra-op threads of the session (default: all usable cores)",
+    )
+    ld.add_argument(
+        "--seed",
+        type=_non_negative_int,
+        default=0,
+        help="seed of the arrival schedule and the order of the images (default: 0)",
+    )
+    ld.add_argument("--find-peak", action="store_true", help="server: search the highest VALID QPS")
+    ld.add_argument(
+        "--max-trials",
+        type=_number(int, lambda v: v >= 2, "an integer >= 2"),
+        default=loadgen.DEFAULT_MAX_TRIALS,
+        help="--find-peak: the most trials, each a full server run (default: 12)",
+    )
+    ld.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
 
 
 STUDIES_NEED = "pip install 'xrbench[train,report]'"
@@ -467,6 +584,74 @@ class _StudyHelpFormatter(argparse.RawDescriptionHelpFormatter):
 
     def add_text(self, text: str | None) -> None:
         super().add_text(_study_epilog() if text == STUDY_EPILOG_MARK else text)
+
+
+def _consumer_list(text: str) -> list[str]:
+    from toolkit.consumers import get_consumer
+
+    names = _names(text, "consumer")
+    for name in names:
+        try:
+            get_consumer(name)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+    return names
+
+
+def _add_app_parsers(sub) -> None:
+    """`consumers` and `demo`: the run's files in other apps (toolkit.consumers, toolkit.demo)."""
+    from toolkit.consumers import BROWSER_IMAGES, list_consumers
+
+    con = sub.add_parser(
+        "consumers",
+        help="which apps load a run's ONNX files, and whether their labels agree",
+        description="Every ONNX file of a run x every consumer (onnxruntime for Python, "
+        "OpenVINO, OpenCV DNN, onnxruntime-node, onnxruntime-web in headless Chromium): loads "
+        "or not and what blocks it, label agreement with the harness on the test set, max "
+        "|score difference|, batch-1 latency. Written to RUN/consumers.csv; exits 0 whatever "
+        "loads.",
+    )
+    con.add_argument("run", type=Path, help="a run folder (runs/<run>)")
+    con.add_argument(
+        "--consumers",
+        type=_consumer_list,
+        default=None,
+        help=f"comma-separated consumers (default: all: {', '.join(list_consumers())})",
+    )
+    con.add_argument(
+        "--browser-images",
+        type=_positive_int,
+        default=BROWSER_IMAGES,
+        help=f"first test images the browser runs (default: {BROWSER_IMAGES})",
+    )
+    con.add_argument(
+        "--threads", type=_positive_int, help="threads of each consumer but the browser"
+    )
+    con.add_argument(
+        "--budget",
+        type=_positive_float,
+        default=0.2,
+        help="seconds of timed batch-1 calls per file and consumer (default: 0.2)",
+    )
+    con.add_argument("--json", action="store_true", help="print the rows as JSON")
+    demo = sub.add_parser(
+        "demo",
+        help="a static page where you draw a digit and every model of a run answers",
+        description="Write a static page (HTML, JS, onnxruntime-web's WebAssembly, the run's "
+        "ONNX files) where a person draws a digit or drops an image and each model shows its "
+        "label, score bars and measured test accuracy.",
+    )
+    demo.add_argument("run", type=Path, help="a run folder (runs/<run>)")
+    demo.add_argument("--out", type=Path, help="where to write the page (default: RUN/demo)")
+    demo.add_argument(
+        "--serve", action="store_true", help="then serve it on http://127.0.0.1:PORT/"
+    )
+    demo.add_argument(
+        "--port",
+        type=_number(int, lambda v: 0 <= v <= 65535, "a port in [0, 65535]"),
+        default=8000,
+        help="port of --serve (default: 8000; 0 picks a free one)",
+    )
 
 
 def _add_study_parsers(sub) -> None:
@@ -618,6 +803,10 @@ def cmd_run(args) -> int:
         columns = list(summary[0]) if summary else []
         if summary:
             print(format_table(summary, columns))
+        from toolkit.harness.timing import percentile_notes
+
+        for note in percentile_notes(result.rows):
+            print(f"note: {note}")
         wall = f"wall time: {result.wall_time_s:.0f} s"
         earlier = result.wall_time_s - result.session_wall_time_s
         if earlier > 0:  # a resumed run: the earlier sessions count too
@@ -625,8 +814,10 @@ def cmd_run(args) -> int:
         print(f"\nrun folder: {result.path}   {wall}")
         for failure in result.failures:
             where = f" on {failure['runtime']}" if failure.get("runtime") else ""
-            print(f"FAILED {failure['model']}{where}: {failure['error']}")
-    return 1 if result.failures else 0
+            what = "UNSUPPORTED" if failure.get("status") == "unsupported" else "FAILED"
+            print(f"{what} {failure['model']}{where}: {failure['error']}")
+    # a runtime that cannot read a file (OpenCV DNN and ai.onnx.ml) is a result, not a failure
+    return 1 if any(f.get("status") != "unsupported" for f in result.failures) else 0
 
 
 def cmd_eval(args) -> int:
@@ -644,6 +835,7 @@ def cmd_eval(args) -> int:
         image_size=args.image_size,
         seed=args.seed,
         budget_s=args.budget,
+        rounds=args.rounds,
         download=not args.no_download,
     )
     if args.json:
@@ -659,9 +851,107 @@ def cmd_eval(args) -> int:
     else:
         if result.summary:
             print(format_table(result.summary, list(result.summary[0])))
+        from toolkit.harness.timing import percentile_notes
+
+        for note in percentile_notes(result.rows):
+            print(f"note: {note}")
         for failure in result.failures:  # the error quotes the file: one escaped line each
             print(f"FAILED on {failure['runtime']}: {printable(failure['error'])}")
     return 1 if result.failures else 0
+
+
+def cmd_load(args) -> int:
+    from toolkit.load_file import load_test
+
+    if args.scenario == "server" and args.qps is None and not args.find_peak:
+        raise ValueError("--scenario server needs --qps Q (queries per second) or --find-peak")
+
+    def on_trial(result) -> None:
+        line = f"trial {on_trial.count}: {_load_line(result)}"
+        on_trial.count += 1
+        if args.json:
+            log.info(line)
+        else:
+            print(line, flush=True)
+
+    on_trial.count = 1
+    try:
+        load = load_test(
+            args.model,
+            dataset=args.dataset,
+            scenario=args.scenario,
+            runtime=args.runtime,
+            qps=args.qps,
+            p99_ms=args.p99_ms,
+            duration_s=args.duration,
+            min_queries=args.min_queries,
+            max_duration_s=args.max_duration,
+            concurrency=args.concurrency,
+            threads=args.threads,
+            seed=args.seed,
+            find_peak=args.find_peak,
+            max_trials=args.max_trials,
+            data_dir=args.data_dir,
+            test_per_class=args.test_per_class,
+            image_size=args.image_size,
+            download=not args.no_download,
+            on_trial=on_trial,
+        )
+    except ValueError as e:  # LoadSettings names its parameters: say the flags instead
+        text = str(e)
+        for parameter, flag in LOAD_FLAGS.items():
+            text = text.replace(f"The '{parameter}' parameter", flag)
+        if text == str(e):
+            raise
+        raise ValueError(text) from e
+    code = 0 if load.valid else 1
+    if args.json:
+        written = {"written": load.written, "figure": load.figure}
+        _print_json({**load.to_dict(), **{k: v and str(v) for k, v in written.items()}})
+        return code
+    what = f"{load.model} on {load.runtime}, {load.settings.scenario}"
+    if load.peak is not None:
+        peak, above = load.peak, ""
+        if peak.lowest_invalid_qps:
+            above = f"; lowest INVALID {peak.lowest_invalid_qps:.4g} QPS"
+        if load.result is None:
+            print(f"{what}: INVALID, no VALID QPS in {len(peak.trials)} trials{above}")
+        else:
+            line = _load_line(load.result)
+            print(f"{what}: highest VALID {peak.peak_qps:.4g} QPS{above}: {line}")
+    else:
+        print(f"{what}: {_load_line(load.result)}")
+    print(f"callers: {load.concurrency_note}")
+    if load.written is not None:
+        print(f"results: {load.written}")
+    if load.figure is not None:
+        print(f"figure: {load.figure}")
+    return code
+
+
+def _load_line(result) -> str:
+    """One scenario run on one line: its verdict, its result and why it is INVALID."""
+    s, stats = result.settings, result.stats
+
+    def ms(key: str) -> str:
+        return f"{stats[key]:.3g} ms" if key in stats else "-"
+
+    counted = f"{result.completed} queries in {result.duration_s:.1f} s"
+    if s.scenario == "single-stream":
+        line = (
+            f"p90 {ms('latency_p90_ms')} (p50 {ms('latency_p50_ms')}, p99 {ms('latency_p99_ms')})"
+        )
+    elif s.scenario == "offline":
+        line = f"{result.achieved_qps:.4g} queries/s (p50 {ms('latency_p50_ms')} a call)"
+    else:
+        line = (
+            f"{s.qps:.4g} QPS offered: p99 {ms('latency_p99_ms')} (bound {s.p99_ms:g} ms), "
+            f"p50 {ms('latency_p50_ms')}"
+        )
+    text = f"{result.verdict}: {line}, {counted}"
+    if result.reasons:
+        text += " -- " + "; ".join(result.reasons)
+    return text
 
 
 def cmd_compare(args) -> int:
@@ -715,7 +1005,7 @@ def cmd_compare(args) -> int:
 
 
 def cmd_advise(args) -> int:
-    from toolkit.advise import recommend, sweep_session_options
+    from toolkit.advise import peak_problems, recommend, sweep_session_options
 
     advice = recommend(args.run)
     sweep = []
@@ -740,9 +1030,12 @@ def cmd_advise(args) -> int:
         "throughput_batch",
         "ips",
         "peak_share",
+        "peak_check",
         "placement",
     ]
     print(format_table(advice, columns))
+    for problem in peak_problems(advice):  # a share above 100% is a measurement bug
+        log.warning(problem)
     from toolkit.table import printable
 
     for row in advice:  # precision variants that do not pay here (toolkit.variants)
@@ -876,6 +1169,46 @@ def cmd_study(args) -> int:
     return 1 if result.failed else 0
 
 
+def cmd_consumers(args) -> int:
+    from toolkit.consumers import run_consumers
+
+    matrix = run_consumers(
+        args.run,
+        consumers=args.consumers,
+        threads=args.threads,
+        budget_s=args.budget,
+        browser_images=args.browser_images,
+    )
+    if args.json:
+        _print_json({"path": str(matrix.path), "rows": matrix.rows})
+        return 0
+    print(format_table(matrix.cells(), ["model", *matrix.consumers], width=terminal_width()))
+    blocked = [r for r in matrix.rows if r.get("what_to_change")]
+    for row in blocked:
+        print(f"{row['model']} on {row['consumer']}: {row['what_to_change']}")
+    print(f"\nconsumers: {matrix.path}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from toolkit.demo import build_demo
+
+    out = build_demo(args.run, args.out)
+    print(f"demo: {out / 'index.html'}")
+    if args.serve:
+        from toolkit.consumers.browser import LocalServer
+
+        server = LocalServer(out, args.port)
+        print(f"serving {out} on {server.url()} (Ctrl-C stops)", flush=True)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:  # how a person stops a server: not an error
+            pass
+        finally:
+            server.close()
+    return 0
+
+
 def cmd_report(args) -> int:
     _build_report(args.run, args.out, pdf=not args.no_pdf)
     return 0
@@ -898,9 +1231,12 @@ COMMANDS = {
     "compare": cmd_compare,
     "run": cmd_run,
     "eval": cmd_eval,
+    "load": cmd_load,
     "models": cmd_models,
     "runtimes": cmd_runtimes,
     "datasets": cmd_datasets,
+    "consumers": cmd_consumers,
+    "demo": cmd_demo,
 }
 
 

@@ -11,9 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from toolkit.data import balanced_subset, load_dataset
+import numpy as np
+
+from toolkit.data import Dataset, balanced_subset, load_dataset
 from toolkit.harness import check_images_fit, open_onnx, require_runtime
-from toolkit.harness.contract import ContractError
+from toolkit.harness.contract import ContractError, ModelInfo
 from toolkit.harness.evaluate import WHOLE_SET, evaluate_predictor
 from toolkit.harness.runtimes import inspect_onnx
 from toolkit.table import printable
@@ -57,6 +59,49 @@ def summary_row(
     }
 
 
+def load_test_set(
+    path: str | Path,
+    *,
+    dataset: str,
+    data_dir: str | Path | None = None,
+    test_per_class: int | None = None,
+    image_size: int | None = None,
+    seed: int = 0,
+    download: bool = True,
+) -> tuple[ModelInfo, Dataset, np.ndarray, np.ndarray]:
+    """The file's declared contract, checked on the CPU, and the test set it is measured on.
+
+    The one place a file meets a dataset (`eval` and `load` alike): the contract is checked
+    before the dataset is read, then the images are checked to fit the file and the classes
+    to match; a file trained on another dataset gets a note.
+
+    Returns:
+        (info, dataset, x_test, y_test), the test set cut to ``test_per_class`` if given.
+
+    Raises:
+        FileNotFoundError, ValueError, ContractError: as :func:`evaluate_file`.
+    """
+    path = Path(path)
+    info = inspect_onnx(path)
+    shown = printable(path.name)
+    data = load_dataset(dataset, data_dir=data_dir, image_size=image_size, download=download)
+    check_images_fit(info, data.image_shape, dataset)
+    if info.num_classes is not None and info.num_classes != data.num_classes:
+        raise ContractError(
+            f"{shown}: output 'scores' has {info.num_classes} classes, but dataset "
+            f"'{dataset}' has {data.num_classes}."
+        )
+    x_test, y_test = data.x_test, data.y_test
+    if test_per_class:
+        x_test, y_test = balanced_subset(x_test, y_test, test_per_class, seed)
+    trained_on = info.metadata.get("dataset")
+    if trained_on and trained_on != dataset:
+        log.warning(
+            f"note: {shown} was trained on '{printable(trained_on)}', evaluated on '{dataset}'."
+        )
+    return info, data, x_test, y_test
+
+
 def evaluate_file(
     path: str | Path,
     *,
@@ -70,6 +115,7 @@ def evaluate_file(
     seed: int = 0,
     budget_s: float = 1.0,
     download: bool = True,
+    rounds: int = 1,
 ) -> FileEvaluation:
     """Evaluate one ONNX file on the test set of ``dataset`` on each runtime.
 
@@ -88,24 +134,16 @@ def evaluate_file(
     path = Path(path)
     for runtime in runtimes:  # a missing runtime is an error before any work
         require_runtime(runtime)
-    info = inspect_onnx(path)
-    shown = printable(path.name)
-    data = load_dataset(dataset, data_dir=data_dir, image_size=image_size, download=download)
-    check_images_fit(info, data.image_shape, dataset)
-    if info.num_classes is not None and info.num_classes != data.num_classes:
-        raise ContractError(
-            f"{shown}: output 'scores' has {info.num_classes} classes, but dataset "
-            f"'{dataset}' has {data.num_classes}."
-        )
-    x_test, y_test = data.x_test, data.y_test
-    if test_per_class:
-        x_test, y_test = balanced_subset(x_test, y_test, test_per_class, seed)
+    info, data, x_test, y_test = load_test_set(
+        path,
+        dataset=dataset,
+        data_dir=data_dir,
+        test_per_class=test_per_class,
+        image_size=image_size,
+        seed=seed,
+        download=download,
+    )
     result = FileEvaluation(path=path, dataset=dataset)
-    trained_on = info.metadata.get("dataset")
-    if trained_on and trained_on != dataset:
-        log.warning(
-            f"note: {shown} was trained on '{printable(trained_on)}', evaluated on '{dataset}'."
-        )
     model_name = info.metadata.get("model_name") or path.stem
     for runtime in runtimes:
         try:
@@ -125,6 +163,7 @@ def evaluate_file(
             num_classes=data.num_classes,
             batch_sizes=batch_sizes,
             budget_s=budget_s,
+            rounds=rounds,
             extra_rows={"model_size_mb": size_mb},
         )
         result.rows += evaluation.rows

@@ -99,6 +99,7 @@ def evaluate_predictor(
     batch_sizes: Sequence[int | str] = (1, 32, 256, WHOLE_SET),
     budget_s: float = 1.0,
     extra_rows: dict[str, float] | None = None,
+    rounds: int = 1,
 ) -> Evaluation:
     """Accuracy, precision, recall, F1, confusion and latency of one predictor.
 
@@ -154,7 +155,7 @@ def evaluate_predictor(
     for metric, value in (extra_rows or {}).items():
         rows.append({**base, "batch_size": "", "metric": metric, "value": value})
     evaluation = Evaluation(labels=labels, scores=scores, quality=quality, confusion=cm, rows=rows)
-    latency, latency_rows = time_predictor(predictor, base, x_test, batch_sizes, budget_s)
+    latency, latency_rows = time_predictor(predictor, base, x_test, batch_sizes, budget_s, rounds)
     evaluation.latency += latency
     rows += latency_rows
     return evaluation

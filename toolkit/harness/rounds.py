@@ -17,7 +17,7 @@ import multiprocessing
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -175,10 +175,11 @@ class TimingPool:
         self, index: int, subjects: Sequence[Subject], sizes: Sequence[int], budget_s: float
     ) -> dict[str, dict[int, list[float]] | str]:
         worker = index % len(self._executors)
+        subjects = [replace(s, runner=None) for s in subjects]  # workers open their own
         try:
             return (
                 self._executors[worker]
-                .submit(_round_in_worker, list(subjects), list(sizes), budget_s)
+                .submit(_round_in_worker, subjects, list(sizes), budget_s)
                 .result()
             )
         except BrokenProcessPool as e:

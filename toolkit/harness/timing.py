@@ -39,12 +39,7 @@ MIN_CALLS = {"latency_p90_ms": 10, "latency_p99_ms": 100}
 
 #: The most calls one round keeps (a 10 microsecond call would otherwise store 20,000 numbers
 #: per 0.2 s round); enough for any percentile reported.
-MAX_CALLS_PER_ROUND = 10_000
-
-
-def missing_percentile_reason(metric: str) -> str:
-    """Why a percentile cell is empty: the sentence tables print under themselves."""
-    return f"{metric.split('_')[1]} needs at least {MIN_CALLS[metric]} calls"
+MAX_CALLS_PER_ROUND = 2_000
 
 
 @dataclass
@@ -139,3 +134,24 @@ def measure_latency(
         seconds.append(elapsed)
         spent += elapsed
     return LatencyResult(batch_size=len(batch), rounds=[seconds])
+
+
+def percentile_notes(rows: Sequence[dict]) -> list[str]:
+    """One line per percentile left out of tidy latency rows, saying where and why."""
+    calls = {
+        (r.get("model"), r.get("runtime"), r.get("batch_size")): int(r["value"])
+        for r in rows
+        if r.get("metric") == "latency_calls"
+    }
+    notes = []
+    for metric, fewest in MIN_CALLS.items():
+        short = {key: n for key, n in calls.items() if n < fewest}
+        if not short:
+            continue
+        sizes = sorted({key[2] for key in short}, key=lambda b: (str(type(b)), b))
+        notes.append(
+            f"{metric.split('_')[1]} left out for {len(short)} model x runtime x batch rows "
+            f"(batch {', '.join(map(str, sizes))}): {min(short.values())}-{max(short.values())} "
+            f"calls, it needs at least {fewest}; see latency_calls in results.csv"
+        )
+    return notes
