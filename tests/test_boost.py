@@ -206,6 +206,58 @@ def test_a_class_without_training_images_is_refused(model, digits):
         _train(model, digits, x=digits.x_train[keep], y=digits.y_train[keep])
 
 
+@pytest.mark.parametrize("threads", [None, 2])
+@pytest.mark.parametrize("model", MODELS)
+def test_the_threads_asked_reach_the_booster(model, threads, digits, monkeypatch):
+    """train_model(threads=N) (the run's --threads) trains on N threads; None keeps the
+    booster's own pick (one thread on small data such as digits)."""
+    import toolkit.models
+    from toolkit.frameworks.boosted_trees import SMALL_DATA_VALUES
+
+    built, create = [], toolkit.models.create_model
+    monkeypatch.setattr(
+        toolkit.models, "create_model", lambda *a, **k: built.append(create(*a, **k)) or built[-1]
+    )
+    _framework(model)
+    train_model(
+        TINY[model],
+        dataset="digits",
+        class_names=digits.class_names,
+        x_train=digits.x_train,
+        y_train=digits.y_train,
+        progress=False,
+        threads=threads,
+    )
+    assert digits.x_train.size < SMALL_DATA_VALUES
+    assert len(built) == 1 and built[0].get_params()["n_jobs"] == (threads or 1)
+
+
+def test_the_runs_threads_reach_training(monkeypatch, tmp_path):
+    """`xrbench run --threads N` hands N to the training step, as it does to the runtimes."""
+    from toolkit import measure
+    from toolkit.pipeline import RunConfig, run
+
+    asked = []
+
+    def recording(spec, split, **kwargs):
+        asked.append(kwargs.get("threads"))
+        raise RuntimeError("stopped by the test after training was asked for")
+
+    monkeypatch.setattr(measure, "train", recording)
+    config = dict(dataset="digits", models=("lr",), runtimes=("ort-cpu",), batch_sizes=(1,))
+    for threads in (3, None):
+        run(
+            RunConfig(
+                **config,
+                threads=threads,
+                precisions=(),
+                out=str(tmp_path / str(threads)),
+                progress=False,
+            )
+        )
+    assert asked == [3, None]
+
+
 # --- complexity -----------------------------------------------------------------------
 
 

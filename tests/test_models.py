@@ -14,6 +14,17 @@ def test_every_entry_has_a_summary_and_framework():
         assert entry.score_kind in ("probabilities", "decision")
 
 
+def test_the_zoo_knows_the_frameworks_of_the_registry_only():
+    """models.FRAMEWORKS is the framework registry's list (one place), and a zoo entry naming
+    another framework is refused with that list."""
+    from toolkit.frameworks import list_frameworks
+    from toolkit.models import FRAMEWORKS, register_model
+
+    assert sorted(FRAMEWORKS) == sorted(list_frameworks())
+    with pytest.raises(ValueError, match=r"Unknown framework 'jax'.*'torch'.*'lightgbm'"):
+        register_model("jax")
+
+
 def test_variant_spec_converts_by_knob_type():
     name, params = parse_model_spec("cnn:stages=2,width=16,bn=0,dropout=0.1/0.2/0.5,head=gap")
     assert name == "cnn"

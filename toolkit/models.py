@@ -14,10 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from toolkit import options
+from toolkit.frameworks import FRAMEWORK_MODULES
 from toolkit.options import Interval, OneOf
 from toolkit.registry import Registry, first_doc_line
 
-FRAMEWORKS = ("sklearn", "torch", "xgboost", "lightgbm")
+#: The frameworks a zoo entry may name: the framework registry's list, not a copy of it.
+FRAMEWORKS = tuple(FRAMEWORK_MODULES)
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,7 @@ def train_model(
     progress: bool = True,
     augment=None,
     split: Split | None = None,
+    threads: int | None = None,
 ) -> TrainedModel:
     """Build and fit one zoo model with its framework's ``fit``.
 
@@ -85,6 +86,9 @@ def train_model(
             each training batch (see :mod:`toolkit.data.augment`); refused for scikit-learn.
         split: the data as one :class:`toolkit.data.splits.Split` (its test part unused),
             instead of the arrays.
+        threads: threads to train with where the framework sets its own pool (XGBoost,
+            LightGBM; the run's ``--threads``); None: the framework picks (see
+            :func:`toolkit.frameworks.boosted_trees.fit_threads`).
 
     Returns:
         The fitted model, with its training time and configuration.
@@ -128,6 +132,7 @@ def train_model(
         train_options={k: v for k, v in (train_options or {}).items() if v is not None},
         progress=progress,
         augment=augment,
+        threads=threads,
     )
     start = time.perf_counter()
     fitted = framework.fit(entry, split, fit_config)

@@ -12,8 +12,9 @@ library only inside its functions (listing the zoo or importing the harness must
 it), defines the functions of a :class:`Framework` (``fit``, ``native_predict``,
 ``prepare_native``, ``export``, ``save``, ``load``, ``complexity``; see each field's type
 below and :mod:`toolkit.frameworks.scikit_learn` for a short example) and ends with
-``register_framework(Framework(name=..., ...))``; add the module's name to
-:data:`FRAMEWORK_MODULES` below; declare its packages in the ``requires`` field and in
+``register_framework(Framework(name=..., ...))``; add the framework's name and module to
+:data:`FRAMEWORK_MODULES` below (the zoo's ``@register_model`` checks names against it);
+declare its packages in the ``requires`` field and in
 pyproject.toml's extra of the same name; register the zoo's models with
 ``@register_model("<name>")`` in :mod:`toolkit.models`; and add tests/test_<name>.py (the
 tests parametrized over ``list_frameworks()`` in tests/test_frameworks.py then cover its
@@ -27,18 +28,22 @@ import importlib
 import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from toolkit.registry import Registry
 
-#: The modules that register the frameworks, imported in this order (an explicit, short list).
-FRAMEWORK_MODULES = (
-    "toolkit.frameworks.pytorch",
-    "toolkit.frameworks.scikit_learn",
-    "toolkit.frameworks.xgboost",
-    "toolkit.frameworks.lightgbm",
-)
+if TYPE_CHECKING:  # numpy only in annotations: the zoo reads FRAMEWORK_MODULES on import
+    import numpy as np
+
+#: Every framework, by the name zoo entries and ONNX metadata use, and the module that
+#: registers it; imported in this order. The one list of frameworks: the zoo's
+#: ``@register_model`` checks its framework names against it without importing the modules.
+FRAMEWORK_MODULES = {
+    "torch": "toolkit.frameworks.pytorch",
+    "sklearn": "toolkit.frameworks.scikit_learn",
+    "xgboost": "toolkit.frameworks.xgboost",
+    "lightgbm": "toolkit.frameworks.lightgbm",
+}
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,8 @@ class FitConfig:
             ``trains_in_epochs``); None values dropped.
         progress: show a progress bar.
         augment: ``(uint8 batch, generator) -> uint8 batch`` per training batch, or None.
+        threads: threads to train with where the framework sets its own pool (XGBoost,
+            LightGBM: the run's ``--threads``); None lets the framework pick.
     """
 
     spec: str
@@ -67,6 +74,7 @@ class FitConfig:
     train_options: dict = field(default_factory=dict)
     progress: bool = True
     augment: Callable | None = None
+    threads: int | None = None
 
 
 @dataclass
@@ -235,8 +243,10 @@ def _load() -> None:
     if _loaded:
         return
     _loaded = True
-    for module in FRAMEWORK_MODULES:
+    for name, module in FRAMEWORK_MODULES.items():
         importlib.import_module(module)
+        if name not in _FRAMEWORKS:
+            raise RuntimeError(f"{module} is listed for framework '{name}' but did not add it.")
 
 
 __all__ = [

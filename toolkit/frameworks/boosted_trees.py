@@ -24,11 +24,13 @@ FEATURES = "features"
 SMALL_DATA_VALUES = 1 << 22
 
 
-def fit_threads(x: np.ndarray) -> int:
-    """The threads to train on ``x`` (features [N, F]) with: one for small data, else all
-    the cores this process may use."""
+def fit_threads(x: np.ndarray, asked: int | None = None) -> int:
+    """The threads to train on ``x`` (features [N, F]) with: ``asked`` (the run's
+    ``--threads``) where given, else one for small data and all usable cores otherwise."""
     from toolkit.harness.runtimes import default_threads
 
+    if asked is not None:
+        return asked
     return 1 if x.size < SMALL_DATA_VALUES else default_threads()
 
 
@@ -55,7 +57,8 @@ def check_every_class(spec: str, labels: np.ndarray, num_classes: int) -> None:
 
 def fit_classifier(split, config):
     """The zoo's scikit-learn-API booster for ``config.spec``, fitted on the training part
-    (fixed rounds, no early stop) with the thread count :func:`fit_threads` picks.
+    (fixed rounds, no early stop) on ``config.threads``, or the count :func:`fit_threads`
+    picks where that is None.
 
     Raises:
         ValueError: a class has no training image (named).
@@ -72,7 +75,7 @@ def fit_classifier(split, config):
         **config.params,
     )
     x = to_features(split.x_train)
-    model.set_params(n_jobs=fit_threads(x))
+    model.set_params(n_jobs=fit_threads(x, config.threads))
     model.fit(x, split.y_train.astype(np.int64))
     return model
 
