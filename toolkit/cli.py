@@ -647,6 +647,12 @@ def _add_app_parsers(sub) -> None:
         "--serve", action="store_true", help="then serve it on http://127.0.0.1:PORT/"
     )
     demo.add_argument(
+        "--screenshot",
+        type=Path,
+        metavar="PNG",
+        help="also draw a '7' on the page in headless Chromium and save a screenshot",
+    )
+    demo.add_argument(
         "--port",
         type=_number(int, lambda v: 0 <= v <= 65535, "a port in [0, 65535]"),
         default=8000,
@@ -1195,6 +1201,15 @@ def cmd_demo(args) -> int:
 
     out = build_demo(args.run, args.out)
     print(f"demo: {out / 'index.html'}")
+    if args.screenshot is not None:
+        from toolkit.consumers.browser import BrowserError
+        from toolkit.demo import screenshot_demo
+
+        try:
+            print(f"screenshot: {screenshot_demo(out, args.screenshot)}")
+        except BrowserError as e:  # no Chromium, or the page failed: one line, as any error
+            print(f"xrbench demo: error: --screenshot: {e}", file=sys.stderr)
+            return 2
     if args.serve:
         from toolkit.consumers.browser import LocalServer
 

@@ -348,7 +348,7 @@ def measure_runtimes(
         tolerate: errors of opening that are a failure row, not the end.
         on_failure: called with (runtime, error) for each failure.
     """
-    from toolkit.harness.runtimes import get_runtime
+    from toolkit.harness.runtimes import UnsupportedModel, get_runtime
 
     measurement = Measurement()
     for runtime in runtimes:
@@ -362,7 +362,10 @@ def measure_runtimes(
             try:
                 runner = open_runtime(runtime, exported.path, trained, threads)
             except tolerate as e:
-                measurement.failures.append({"model": model, "runtime": runtime, "error": str(e)})
+                failure = {"model": model, "runtime": runtime, "error": str(e)}
+                if isinstance(e, UnsupportedModel):  # e.g. OpenCV DNN and ai.onnx.ml: a result
+                    failure["status"] = "unsupported"
+                measurement.failures.append(failure)
                 if on_failure is not None:
                     on_failure(runtime, e)
                 continue

@@ -135,9 +135,12 @@ def require_framework(entry) -> None:
 
 
 def resolve_runtimes(requested: Sequence[str] | None) -> list[str]:
-    """Requested runtimes, each checked to be available; None means all available ones."""
+    """Requested runtimes, each checked to be available; None means all available ones but
+    those measured only when asked for (OpenCV DNN)."""
     if requested is None:
-        return available_runtimes()
+        from toolkit.harness.runtimes import default_runtimes
+
+        return default_runtimes()
     for name in requested:
         require_runtime(name)
     return list(requested)
@@ -178,7 +181,8 @@ def run(config: RunConfig, resume: str | Path | None = None) -> RunResult:
         require_framework(get_model(name))
     runtimes = resolve_runtimes(config.runtimes)
     if config.runtimes is None:
-        skipped = [n for n in list_runtimes() if n not in runtimes]
+        available = available_runtimes()
+        skipped = [n for n in list_runtimes() if n not in available]
         if skipped:
             _log(
                 f"runtimes not available here (skipped): {', '.join(skipped)}; "

@@ -49,6 +49,12 @@ class ProviderFallback(RuntimeUnavailable):
     """onnxruntime accepted the session but put it on another provider than asked."""
 
 
+class UnsupportedModel(ValueError):
+    """The runtime runs here, but not this file: its graph uses operators or types the
+    runtime lacks (the message names them). A result, not a fault: a run records it as an
+    'unsupported' row and goes on, and it does not make the run fail."""
+
+
 @dataclass(frozen=True)
 class RuntimeSpec:
     """One runtime: what it runs (ONNX or the native model), on which provider and device,
@@ -67,6 +73,7 @@ class RuntimeSpec:
     missing: Callable[[], str | None]  # None when available, else what is missing and how to get it
     summary: str
     opener: Callable | None = None
+    by_default: bool = True  # False: measured only when asked for by name (`--runtimes`)
 
     def open(self, source, threads: int | None = None, sample=None, **options):
         """A runner of ``source`` on this runtime, ready for the harness to time.
@@ -91,8 +98,13 @@ class RuntimeSpec:
 _RUNTIMES: Registry[RuntimeSpec] = Registry("runtime", "xrbench runtimes")
 
 #: Modules that register more runtimes, imported on the first lookup (an explicit list):
-#: OpenVINO's own runtime, and the frameworks, whose entries bring their native runtimes.
-RUNTIME_MODULES = ("toolkit.harness.openvino_runner", "toolkit.frameworks")
+#: OpenVINO's and OpenCV DNN's own runtimes, and the frameworks, whose entries bring their
+#: native runtimes.
+RUNTIME_MODULES = (
+    "toolkit.harness.openvino_runner",
+    "toolkit.harness.opencv_runner",
+    "toolkit.frameworks",
+)
 
 _plugins_loaded = False
 
@@ -112,12 +124,19 @@ def _load_plugins() -> None:
 
 
 def register_runtime(
-    name: str, *, kind: str, provider: str, device: str, opener: Callable | None = None
+    name: str,
+    *,
+    kind: str,
+    provider: str,
+    device: str,
+    opener: Callable | None = None,
+    by_default: bool = True,
 ):
     """Register a function that returns None when the runtime is available, else why not.
 
     ``opener`` opens a session (see :class:`RuntimeSpec`); None (for ONNX runtimes) is an
-    onnxruntime session on ``provider``.
+    onnxruntime session on ``provider``. ``by_default=False`` keeps the runtime out of
+    :func:`default_runtimes` (it runs only when asked for by name).
     """
 
     def decorate(missing: Callable[[], str | None]) -> Callable[[], str | None]:
@@ -131,6 +150,7 @@ def register_runtime(
                 missing,
                 first_doc_line(missing),
                 opener,
+                by_default,
             ),
         )
         return missing
@@ -249,6 +269,12 @@ def require_runtime(name: str) -> RuntimeSpec:
 def available_runtimes(kind: str | None = None) -> list[str]:
     """The runtimes that can run on this machine now."""
     return [n for n in list_runtimes(kind) if get_runtime(n).missing() is None]
+
+
+def default_runtimes(kind: str | None = None) -> list[str]:
+    """The available runtimes a run measures when none are named: all but those registered
+    with ``by_default=False`` (e.g. OpenCV DNN, which reads only some of the files)."""
+    return [n for n in available_runtimes(kind) if get_runtime(n).by_default]
 
 
 @dataclass

@@ -75,13 +75,13 @@ def measure_zoo_model(ctx: StudyContext, spec: str, split: Split, **kwargs) -> M
     every runtime available here, and the trained model kept (so that 'clustering' reads the
     CNN's activations without training it again). Other studies call this to share compare's
     models through the context's cache."""
-    from toolkit.harness import available_runtimes
+    from toolkit.harness.runtimes import default_runtimes
 
     return ctx.measure(
         spec,
         split,
         batch_sizes=SETTINGS.of(ctx).batch_sizes,
-        runtimes=tuple(available_runtimes()),
+        runtimes=tuple(default_runtimes()),
         keep_trained=True,
         **kwargs,
     )
