@@ -46,7 +46,10 @@ def test_verdict_rule():
     assert noise.verdict(0.70, 0.60, 0.80) == "faster"
     assert noise.verdict(1.30, 0.90, 1.70) == "no difference"  # the interval holds 1
     assert noise.verdict(1.03, 1.01, 1.05) == "no difference"  # below the minimum effect
-    assert noise.verdict(1.03, 1.01, 1.05, min_effect=0.01) == "slower"
+    assert noise.verdict(1.03, 1.02, 1.04, min_effect=0.01) == "slower"
+    # outside the 5% band, but the interval reaches into it: not shown to exceed 5%
+    assert noise.verdict(1.08, 1.03, 1.13) == "no difference"
+    assert noise.verdict(0.92, 0.88, 0.97) == "no difference"
     assert noise.verdict(3.0, None, None) == "no difference"  # one round: no interval
     with pytest.raises(ValueError, match="min_effect"):
         noise.verdict(1.0, 0.9, 1.1, min_effect=-0.1)

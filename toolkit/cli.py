@@ -288,9 +288,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers",
         type=_non_negative_int,
-        default=2,
-        help="worker processes the rounds are spread over, one timing at a time; 0 times in "
-        "this process (default: 2)",
+        default=5,
+        help="worker processes the rounds are spread over, one timing at a time (round r runs "
+        "in worker r mod N); 0 times in this process (default: 5, a process per round)",
     )
     _add_timing_options(parser)
 
@@ -907,6 +907,8 @@ def cmd_load(args) -> int:
         text = str(e)
         for parameter, flag in LOAD_FLAGS.items():
             text = text.replace(f"The '{parameter}' parameter", flag)
+            if "_" in parameter:  # e.g. "a number >= min_duration_s (10)"
+                text = text.replace(parameter, flag)
         if text == str(e):
             raise
         raise ValueError(text) from e

@@ -69,7 +69,7 @@ class RunConfig:
     run_name: str | None = None
     budget_s: float = 0.2  # minimum timed seconds per batch size and round
     rounds: int = 5  # independent timing rounds per model x runtime x batch size
-    workers: int = 2  # worker processes the rounds are spread over (0: this process)
+    workers: int = 5  # worker processes the rounds are spread over (0: this process)
     arena: bool = True  # onnxruntime's CPU memory arena
     precisions: Sequence[str] = ("int8-dynamic", "int8-static")  # variants of PyTorch models
     calibration_images: int = 512

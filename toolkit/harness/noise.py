@@ -4,8 +4,9 @@ The calls inside one round are alike (same process, same caches, same moment), s
 interval over calls says nothing about how alike two runs are. pyperf's answer, used here:
 time in independent rounds (spread over worker processes), summarise each round by its
 median, and take intervals from the spread between rounds with Student's t. A difference
-between two runs is called one only when its interval excludes 1 *and* it is larger than a
-minimum effect; an A/A pair (the same command twice) is the test of that rule.
+between two runs is called one only when its interval excludes 1 *and* the change is larger
+than a minimum effect, both with the interval's confidence (:func:`verdict`); an A/A pair
+(the same command twice) is the test of that rule.
 
 Only numpy: the harness and ``compare`` run without scipy.
 """
@@ -118,14 +119,22 @@ def verdict(
     high: float | None,
     min_effect: float = DEFAULT_MIN_EFFECT,
 ) -> str:
-    """'slower' or 'faster' only when the interval excludes 1 and the change exceeds
-    ``min_effect`` (a fraction: 0.05 is 5%); otherwise 'no difference'."""
+    """'slower' or 'faster' only when the whole interval lies beyond the minimum effect.
+
+    The interval must exclude 1 *and* the change must be larger than ``min_effect`` (a
+    fraction: 0.05 is 5%) with the interval's confidence: 'slower' needs ``low > 1 +
+    min_effect``, 'faster' needs ``high < 1 / (1 + min_effect)``. A ratio outside the band
+    with an interval reaching into it is 'no difference': it may be a small effect or noise.
+    Rows compared this way on an A/A pair (the same command twice) read 'no difference'
+    far more often than the 95% of a bare "interval excludes 1" rule, which alone would call
+    one row in twenty different.
+    """
     if min_effect < 0:
         raise ValueError(f"The 'min_effect' parameter must be >= 0. Got {min_effect!r}.")
     if low is None or high is None:
         return NO_DIFFERENCE
-    if low > 1.0 and ratio > 1.0 + min_effect:
+    if low > 1.0 + min_effect and ratio > 1.0:
         return SLOWER
-    if high < 1.0 and ratio < 1.0 / (1.0 + min_effect):
+    if high < 1.0 / (1.0 + min_effect) and ratio < 1.0:
         return FASTER
     return NO_DIFFERENCE

@@ -39,7 +39,7 @@ MIN_CALLS = {"latency_p90_ms": 10, "latency_p99_ms": 100}
 
 #: The most calls one round keeps (a 10 microsecond call would otherwise store 20,000 numbers
 #: per 0.2 s round); enough for any percentile reported.
-MAX_CALLS_PER_ROUND = 2_000
+MAX_CALLS_PER_ROUND = 5_000
 
 
 @dataclass
