@@ -6,6 +6,7 @@ import contextlib
 import csv
 import gzip
 import hashlib
+import os
 import struct
 from pathlib import Path
 
@@ -13,6 +14,10 @@ import numpy as np
 import pytest
 
 from toolkit.data import catalog, fetch
+
+# Runs made by the tests time in their own process: a spawned timing worker costs seconds of
+# imports, and the tests check behaviour, not speed. Tests of the worker path pass --workers.
+os.environ.setdefault("XRBENCH_WORKERS", "0")
 
 _IDX_CODES = {"u1": 0x08, "i1": 0x09, ">i2": 0x0B, ">i4": 0x0C, ">f4": 0x0D, ">f8": 0x0E}
 
@@ -188,16 +193,18 @@ def single_threaded():
         runtimes.default_threads = saved
 
 
-def run_tiny_study(name: str, data, run_dir: Path, **overrides) -> dict:
+def run_tiny_study(name: str, data, run_dir: Path, *settings, **overrides) -> dict:
     """Run one study on the 'tiny' profile into ``run_dir``; return its section.json,
-    after checking it finished and that every file it lists exists."""
+    after checking it finished and that every file it lists exists. ``settings``: study
+    settings objects in place of the tiny profile's (Profile.with_settings)."""
     import json
 
     from toolkit.studies.context import StudyContext
     from toolkit.studies.profiles import get_profile
     from toolkit.studies.runner import run_one
 
-    ctx = StudyContext(data, get_profile("tiny"), run_dir, progress=False, **overrides)
+    profile = get_profile("tiny").with_settings(*settings)
+    ctx = StudyContext(data, profile, run_dir, progress=False, **overrides)
     outcome = run_one(ctx, name)
     section = json.loads((ctx.section_dir(name) / "section.json").read_text())
     assert outcome["status"] == "ok", section["error"]

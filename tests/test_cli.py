@@ -40,6 +40,8 @@ def digits_run(tmp_path_factory):
         "0.05",
         "--rounds",
         "3",
+        "--workers",
+        "2",
         "--out",
         str(out),
         "--name",

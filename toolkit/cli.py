@@ -288,9 +288,10 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers",
         type=_non_negative_int,
-        default=5,
+        default=None,
         help="worker processes the rounds are spread over, one timing at a time (round r runs "
-        "in worker r mod N); 0 times in this process (default: 5, a process per round)",
+        "in worker r mod N); 0 times in this process (default: $XRBENCH_WORKERS, else 5: a "
+        "process per round)",
     )
     _add_timing_options(parser)
 
@@ -780,7 +781,7 @@ def cmd_run(args) -> int:
         run_name=args.name,
         budget_s=args.budget,
         rounds=args.rounds,
-        workers=args.workers,
+        **({} if args.workers is None else {"workers": args.workers}),
         arena=args.arena == "on",
         download=not args.no_download,
         progress=sys.stderr.isatty() or not args.json,
@@ -996,7 +997,7 @@ def cmd_compare(args) -> int:
     print(
         f"{len(result.rows)} rows: "
         + ", ".join(f"{n} {v}" for v, n in counts.items())
-        + f" (a difference: its 95% interval excludes 1 and it exceeds {args.min_effect:g}%)"
+        + f" (a difference: its 95% interval lies beyond {args.min_effect:g}% either way)"
     )
     if result.accuracy:
         print()

@@ -34,6 +34,7 @@ from toolkit.harness import (
     require_runtime,
 )
 from toolkit.harness.evaluate import WHOLE_SET, placement_rows
+from toolkit.harness.rounds import default_workers
 from toolkit.manifest import build_manifest
 from toolkit.measure import TRAINED_OK
 from toolkit.models import get_model, model_slug
@@ -69,7 +70,7 @@ class RunConfig:
     run_name: str | None = None
     budget_s: float = 0.2  # minimum timed seconds per batch size and round
     rounds: int = 5  # independent timing rounds per model x runtime x batch size
-    workers: int = 5  # worker processes the rounds are spread over (0: this process)
+    workers: int = field(default_factory=default_workers)  # processes the rounds go to (0: here)
     arena: bool = True  # onnxruntime's CPU memory arena
     precisions: Sequence[str] = ("int8-dynamic", "int8-static")  # variants of PyTorch models
     calibration_images: int = 512

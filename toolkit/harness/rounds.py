@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -33,6 +34,31 @@ log = logging.getLogger(__name__)
 
 #: Above this batch size a call is long: one warm-up and one timed call suffice per round.
 LARGE_BATCH = 256
+
+#: Worker processes of `xrbench run` by default: a fresh process per round of the default 5.
+DEFAULT_WORKERS = 5
+
+#: The environment variable that changes that default (e.g. 0 on a CI box where a spawned
+#: process costs more than the noise it removes); --workers wins over it.
+WORKERS_ENV = "XRBENCH_WORKERS"
+
+
+def default_workers() -> int:
+    """:data:`DEFAULT_WORKERS`, or ``$XRBENCH_WORKERS`` where set.
+
+    Raises:
+        ValueError: the variable is not an integer >= 0 (named).
+    """
+    text = os.environ.get(WORKERS_ENV, "").strip()
+    if not text:
+        return DEFAULT_WORKERS
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ValueError(f"${WORKERS_ENV} must be an integer >= 0; got {text!r}.")
+    return value
 
 
 @dataclass
