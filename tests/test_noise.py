@@ -101,3 +101,15 @@ def test_rounds_rotate_the_runtimes_and_keep_each_round():
     # the whole-set batch is warmed up once, not every round: 1 warm-up + 3 timed calls
     assert sum(1 for n, size in log if n == "a" and size == 300) == 4
     assert rotated([1, 2, 3], 4) == [2, 3, 1]
+
+
+def test_the_default_worker_count_comes_from_the_environment(monkeypatch):
+    from toolkit.harness.rounds import DEFAULT_WORKERS, default_workers
+
+    monkeypatch.delenv("XRBENCH_WORKERS", raising=False)
+    assert default_workers() == DEFAULT_WORKERS
+    monkeypatch.setenv("XRBENCH_WORKERS", "3")
+    assert default_workers() == 3
+    monkeypatch.setenv("XRBENCH_WORKERS", "two")
+    with pytest.raises(ValueError, match=r"\$XRBENCH_WORKERS must be an integer >= 0; got 'two'"):
+        default_workers()
