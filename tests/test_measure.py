@@ -179,3 +179,74 @@ class TestQualityAndTiming:
         )
         assert [r.runtime for r in measurement.results] == ["ort-cpu"]
         assert told == ["sklearn"] and measurement.failures[0]["runtime"] == "sklearn"
+
+
+class TestTimingInRounds:
+    """Step 4b for all runtimes of a model at once (the noise model): in worker processes
+    that open their own sessions, or here on the open runners."""
+
+    def _quality_only(self, trained, split, path):
+        exported = measure.export_once(trained, path, split)  # saved model beside the file
+        measurement = measure.measure_runtimes(
+            exported,
+            ["ort-cpu", "sklearn"],
+            split,
+            model="lr",
+            dataset="digits",
+            num_classes=10,
+            batch_sizes=(),
+            budget_s=0.01,
+            threads=1,
+            trained=trained,
+        )
+        assert all(not r.evaluation.latency for r in measurement.results)
+        return exported, measurement
+
+    def _timed(self, measurement, exported, split, pool=None, rounds=2):
+        return measure.time_runtimes(
+            measurement,
+            exported.path,
+            split.x_test,
+            model="lr",
+            dataset="digits",
+            batch_sizes=(1, "all"),
+            budget_s=0.01,
+            rounds=rounds,
+            pool=pool,
+        )
+
+    def test_rounds_here_give_every_row_its_rounds(self, trained, split, tmp_path):
+        exported, measurement = self._quality_only(trained, split, tmp_path / "lr.onnx")
+        self._timed(measurement, exported, split, rounds=3)
+        for result in measurement.results:
+            assert [len(r.rounds) for r in result.evaluation.latency] == [3, 3]
+            rows = {
+                (r["batch_size"], r["metric"]): r["value"]
+                for r in result.evaluation.rows
+                if r["batch_size"]
+            }
+            assert rows[(1, "latency_rounds")] == 3 and rows[(120, "latency_rounds")] == 3
+            assert (1, "latency_p50_ci_low_ms") in rows
+
+    @pytest.mark.slow
+    def test_worker_processes_time_from_the_files_and_a_failure_keeps_quality(
+        self, trained, split, tmp_path
+    ):
+        from toolkit.harness.rounds import TimingPool
+
+        exported, measurement = self._quality_only(trained, split, tmp_path / "lr.onnx")
+        with TimingPool(2, split.x_test, threads=1) as pool:
+            self._timed(measurement, exported, split, pool=pool)
+            assert [r.runtime for r in measurement.results] == ["ort-cpu", "sklearn"]
+            assert not measurement.failures
+            for result in measurement.results:
+                assert [len(r.rounds) for r in result.evaluation.latency] == [2, 2]
+            # the saved model gone: the workers cannot open the native runtime for a new model
+            exported2, measurement2 = self._quality_only(trained, split, tmp_path / "b.onnx")
+            exported2.saved.path.unlink()
+            self._timed(measurement2, exported2, split, pool=pool)
+        assert [f["runtime"] for f in measurement2.failures] == ["sklearn"]
+        assert "timing round 1" in measurement2.failures[0]["error"]
+        sklearn = next(r for r in measurement2.results if r.runtime == "sklearn")
+        assert sklearn.evaluation.latency == []
+        assert any(r["metric"] == "accuracy" for r in sklearn.evaluation.rows)  # quality kept

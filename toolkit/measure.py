@@ -278,7 +278,6 @@ def time_runtimes(
         pool=pool,
         on_round=announce,
     )
-    kept = []
     for result in measurement.results:
         if result.runtime in timed.errors:
             error = RuntimeError(timed.errors[result.runtime])
@@ -293,8 +292,6 @@ def time_runtimes(
         del base["batch_size"]
         result.evaluation.latency += latency
         result.evaluation.rows += latency_rows(base, latency)
-        kept.append(result)
-    measurement.results = kept
     return measurement
 
 
