@@ -13,6 +13,7 @@ decorated function and naming it in STUDY_MODULES below.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -74,6 +75,16 @@ STUDY_MODULES = (
     "clustering",
     "weights",
 )
+#: What every study needs beyond the training stack (the `report` extra): tables and their
+#: group-bys go through pandas, figures through matplotlib. Checked before the modules are
+#: imported, so `xrbench study` names the missing one with its pip line instead of every
+#: study failing on its first table.
+REQUIRES = ("pandas", "matplotlib")
+for _needed in REQUIRES:
+    if importlib.util.find_spec(_needed) is None:
+        raise ModuleNotFoundError(
+            f"The studies need {_needed}: pip install 'xrbench[train,report]'.", name=_needed
+        )
 for _module in STUDY_MODULES:  # each module registers its studies on import
     importlib.import_module(f"{__name__}.{_module}")
 

@@ -11,6 +11,7 @@ import json
 import sys
 import time
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,16 +66,28 @@ def run_studies(
     force: bool = False,
     progress: bool = True,
     download: bool = True,
+    study_settings: Sequence = (),
 ) -> StudyRun:
     """Run ``names`` in order into a new run folder (or into ``into``).
 
     ``dataset``, ``profile`` and ``seed`` default to mnist, quick and 0 for a new folder, and
     to the folder's own settings with ``into`` (giving a different value there is an error).
-    ``download=False`` fails instead of fetching missing dataset files.
+    ``download=False`` fails instead of fetching missing dataset files. ``study_settings``
+    are study settings objects (e.g. a ``DatasizeSettings``) that replace the profile's for
+    their studies (:meth:`toolkit.studies.profiles.Profile.with_settings`): a small study in
+    a notebook; the manifest and each section.json record them.
+
+    Example:
+        >>> from toolkit.studies.datasize import DatasizeSettings
+        >>> small = DatasizeSettings(sizes=(100, None), families=("lr",), seeds=2,
+        ...                          table_sizes=(100, None), min_steps=0)
+        >>> run_studies(["datasize"], dataset="digits", profile="tiny",
+        ...             study_settings=[small])  # doctest: +SKIP
 
     Raises:
-        ValueError: an unknown study or profile, a run name that is not one folder name, or
-            ``into`` holds another dataset's run.
+        ValueError: an unknown study or profile, a run name that is not one folder name,
+            ``into`` holds another dataset's run, or ``study_settings`` holds an object that
+            is no study's settings (or two of one type).
         NotADirectoryError: ``out`` (or a folder above it) is a file.
         FileNotFoundError: ``into`` is not a run folder, or the dataset cannot be found.
         KeyboardInterrupt: with ``run_dir`` set to the run folder once it exists.
@@ -101,12 +114,12 @@ def run_studies(
     settings = {k: defaults.get(k) if v is None else v for k, v in settings.items()}
     dataset, profile, seed = settings["dataset"], settings["profile"], settings["seed"]
     data_dir, image_size = settings["data_dir"], settings["image_size"]
-    chosen = get_profile(profile)
+    chosen = get_profile(profile).with_settings(*study_settings)
     data = load_dataset(dataset, data_dir=data_dir, image_size=image_size, download=download)
     if folder is None:
         folder = RunFolder.create(out, run_name)
         manifest = build_manifest(
-            settings={**settings, "kind": "study"},
+            settings={**settings, "kind": "study", **_settings_record(chosen)},
             data={
                 "source": data.source,
                 "n_train": len(data.x_train),
@@ -160,11 +173,17 @@ def run_one(ctx: StudyContext, name: str, *, force: bool = False) -> dict:
     section.save(
         status=status,
         wall_time_s=wall,
-        settings={"profile": ctx.profile.name, "seed": ctx.seed},
+        settings={"profile": ctx.profile.name, "seed": ctx.seed, **_settings_record(ctx.profile)},
         error=error,
     )
     _log(f"[{name}] {status} in {wall:.1f} s")
     return {"status": status, "wall_time_s": wall, "error": error}
+
+
+def _settings_record(profile) -> dict:
+    """{"study_settings": {type name: fields}} where the profile carries study settings."""
+    record = profile.settings_record() if getattr(profile, "study_settings", ()) else {}
+    return {"study_settings": record} if record else {}
 
 
 def _continued_settings(path: Path, asked: dict) -> dict:
