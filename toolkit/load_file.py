@@ -229,7 +229,8 @@ def query_samples(images: np.ndarray, seed: int, count: int = SAMPLE_COUNT) -> l
 
 
 def write_load(run_dir: Path, load: FileLoad) -> Path:
-    """RUN/load/<model>-<runtime>-<scenario>.json, then the figure of every server result."""
+    """RUN/load/<model>-<runtime>-<scenario>.json; after a server result, the figure of every
+    server result there, drawn again (the other scenarios have no offered load to draw)."""
     from toolkit.results import atomic_write_json
 
     record = load.to_dict()
@@ -239,7 +240,7 @@ def write_load(run_dir: Path, load: FileLoad) -> Path:
         pass
     name = result_name(Path(load.path).stem, load.runtime, load.settings.scenario)
     load.written = atomic_write_json(run_dir / LOAD_DIR / name, record)
-    curves = load_curves(run_dir)
+    curves = load_curves(run_dir) if load.settings.scenario == "server" else []
     if curves:
         from toolkit.figures_load import latency_load_figure
 
