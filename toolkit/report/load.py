@@ -104,6 +104,11 @@ def load_run(run_dir: str | Path) -> RunReport:
     if model_run is not None:
         sections.append(model_run)
     sections += load_study_sections(run_dir, timings, _as_list(manifest.get("study_order")))
+    from toolkit.report.scenarios import load_scenarios_section  # it imports this module
+
+    scenarios = load_scenarios_section(run_dir)
+    if scenarios is not None:
+        sections.append(scenarios)
     from toolkit.report.consumers import load_consumers_section  # it imports this module
 
     consumers = load_consumers_section(run_dir)
