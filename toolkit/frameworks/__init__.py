@@ -243,10 +243,8 @@ def _load() -> None:
     if _loaded:
         return
     _loaded = True
-    for name, module in FRAMEWORK_MODULES.items():
+    for module in FRAMEWORK_MODULES.values():
         importlib.import_module(module)
-        if name not in _FRAMEWORKS:
-            raise RuntimeError(f"{module} is listed for framework '{name}' but did not add it.")
 
 
 __all__ = [
