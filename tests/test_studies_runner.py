@@ -74,6 +74,81 @@ def test_profiles_and_unknown_profile():
         get_profile("quik")
 
 
+def test_a_profile_with_a_studys_own_settings_gives_them_to_that_study_only():
+    """with_settings replaces one study's settings for a profile (a small study in a notebook
+    or a test); the other studies keep the profile's, and a wrong object is named."""
+    from dataclasses import replace
+
+    from toolkit.studies import datasize, optimizers
+
+    small = replace(datasize.SETTINGS["tiny"], families=("lr",), seeds=1)
+    profile = get_profile("tiny").with_settings(small)
+    ctx = StudyContext(None, profile, ".", progress=False)
+    assert datasize.SETTINGS.of(ctx) is small
+    assert optimizers.SETTINGS.of(ctx) is optimizers.SETTINGS["tiny"]
+    assert profile.name == "tiny" and get_profile("tiny").study_settings == ()
+    smaller = replace(small, seeds=2)
+    assert profile.with_settings(smaller).study_settings == (smaller,)  # the last one wins
+    assert profile.settings_record() == {"DatasizeSettings": {**small.__dict__}}
+    with pytest.raises(ValueError, match="dict is no study's settings type.*DatasizeSettings"):
+        get_profile("tiny").with_settings({"families": ("lr",)})
+    with pytest.raises(ValueError, match="two DatasizeSettings objects"):
+        get_profile("tiny").with_settings(small, smaller)
+
+
+def test_run_studies_passes_study_settings_and_records_them(fake_studies, tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from toolkit.studies import datasize
+
+    small = replace(datasize.SETTINGS["tiny"], families=("lr",), seeds=1)
+    seen = []
+    entries = dict(STUDIES._entries)
+    entries["good"] = StudyEntry(
+        "good", "Good study", lambda ctx, section: seen.append(datasize.SETTINGS.of(ctx))
+    )
+    monkeypatch.setattr(STUDIES, "_entries", entries)
+    result = run_studies(
+        ["good"],
+        dataset="digits",
+        profile="tiny",
+        out=tmp_path,
+        progress=False,
+        study_settings=[small],
+    )
+    assert seen == [small]
+    record = {"DatasizeSettings": json.loads(json.dumps(small.__dict__))}
+    manifest = json.loads((result.path / "manifest.json").read_text())
+    assert manifest["settings"]["study_settings"] == record
+    section = json.loads((result.path / "studies/good/section.json").read_text())
+    assert section["settings"] == {"profile": "tiny", "seed": 0, "study_settings": record}
+    plain = run_studies(["good"], dataset="digits", profile="tiny", out=tmp_path, progress=False)
+    assert (
+        "study_settings" not in json.loads((plain.path / "manifest.json").read_text())["settings"]
+    )
+    assert seen[-1] is datasize.SETTINGS["tiny"]
+
+
+def test_studies_without_pandas_name_the_extra():
+    """The studies' tables need pandas (the report extra): without it `import toolkit.studies`
+    and `xrbench study` name it with the pip line, before any study runs."""
+    import subprocess
+    import sys
+
+    code = (
+        "import importlib.util, sys\n"
+        "real = importlib.util.find_spec\n"
+        "importlib.util.find_spec = lambda n, *a: None if n == 'pandas' else real(n, *a)\n"
+        "from toolkit import cli\n"
+        "print(cli._studies_missing())\n"
+        "sys.exit(cli.main(['study', 'datasize', '--profile', 'tiny']))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.splitlines()[0] == "pandas", done.stderr
+    assert done.returncode != 0
+    assert "pandas" in done.stderr and "xrbench[train,report]" in done.stderr
+
+
 def test_split_is_balanced_seeded_and_keyed(digits_data, tmp_path):
     ctx = StudyContext(digits_data, get_profile("tiny"), tmp_path, progress=False)
     a, b = ctx.split(300, 100), ctx.split(300, 100)
