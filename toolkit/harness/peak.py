@@ -208,7 +208,14 @@ ONNX_KERNELS = {"openvino": _openvino_kernel}
 
 def _kernel(spec: RuntimeSpec):
     if spec.kind == "onnx":
-        return ONNX_KERNELS.get(spec.name, _ort_kernel)
+        if spec.name in ONNX_KERNELS:
+            return ONNX_KERNELS[spec.name]
+        if spec.opener is None:  # an onnxruntime session on spec.provider
+            return _ort_kernel
+        raise NoMatmulKernel(
+            f"{spec.name} opens its sessions itself and no peak kernel is written for it "
+            "(toolkit.harness.peak.ONNX_KERNELS)"
+        )
     kernel = NATIVE_KERNELS.get(spec.provider)
     if kernel is None:
         raise NoMatmulKernel(
