@@ -82,7 +82,7 @@ class RuntimeSpec:
             source: an ONNX file (kind 'onnx') or a trained model (kind 'native').
             threads: intra-op threads (default: all usable cores).
             sample: a few images of the dataset to check the outputs and profile with.
-            options: runtime-specific settings (onnxruntime: ``optimization``).
+            options: runtime-specific settings (onnxruntime: ``optimization``, ``arena``).
 
         Raises:
             RuntimeUnavailable: the runtime cannot run here.
@@ -354,8 +354,14 @@ FALLBACK_SIDE = 28
 MAX_HINTED_SIDE = 4096
 
 
-def _session_options(threads: int, profile_dir: str | None = None, optimization: str = "all"):
-    """Session options for timing; with ``profile_dir``, profiling to a file in it."""
+def _session_options(
+    threads: int, profile_dir: str | None = None, optimization: str = "all", arena: bool = True
+):
+    """Session options for timing; with ``profile_dir``, profiling to a file in it.
+
+    ``arena`` is onnxruntime's CPU memory arena (``enable_cpu_mem_arena``): on, buffers are
+    kept for reuse between calls (faster, more resident memory); off, each call allocates.
+    """
     import onnxruntime as ort
 
     if optimization not in GRAPH_OPTIMIZATIONS:
@@ -374,6 +380,7 @@ def _session_options(threads: int, profile_dir: str | None = None, optimization:
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.enable_cpu_mem_arena = bool(arena)
     if profile_dir is not None:
         options.enable_profiling = True
         options.profile_file_prefix = os.path.join(profile_dir, "ort_profile")
@@ -453,6 +460,9 @@ def open_onnx(
     threads: int | None = None,
     optimization: str = "all",
     sample: np.ndarray | None = None,
+    *,
+    arena: bool = True,
+    profile: bool = True,
 ):
     """Load an ONNX file on one runtime, check the contract and where its nodes run.
 
@@ -468,6 +478,11 @@ def open_onnx(
         sample: a few images of the dataset to profile with (e.g. the first two test images).
             Default: a batch of two black images of the file's declared shape, any open
             height or width taken from the file's ``image_shape`` metadata, else 28.
+        arena: onnxruntime's CPU memory arena on (its default) or off; runtimes that are
+            not onnxruntime sessions (OpenVINO) ignore it.
+        profile: open the second, profiled session (node placement, outputs checked on
+            ``sample``); False opens the timed session only, with an empty placement, so
+            that a footprint (:mod:`toolkit.harness.footprint`) is one session's.
 
     Returns:
         A runner whose ``predict`` is timed by the harness.
@@ -487,7 +502,10 @@ def open_onnx(
             f"{', '.join(list_runtimes('onnx'))}."
         )
     spec = require_runtime(runtime)
-    return spec.open(path, threads, sample, optimization=optimization)
+    # settings left at their defaults are not passed, so an opener that honours none of
+    # them still opens the file (every opener takes **options and ignores the others)
+    options = {k: v for k, v in (("arena", arena), ("profile", profile)) if v is not True}
+    return spec.open(path, threads, sample, optimization=optimization, **options)
 
 
 def _open_ort(
@@ -497,6 +515,8 @@ def _open_ort(
     sample: np.ndarray | None = None,
     optimization: str = "all",
     model_bytes: bytes | None = None,
+    arena: bool = True,
+    profile: bool = True,
 ) -> OnnxRunner:
     """The opener of onnxruntime's runtimes: a timed session on ``spec.provider``, checked
     for provider fallback and the contract, and a profiled one for node placement.
@@ -510,7 +530,9 @@ def _open_ort(
     runtime = spec.name
     providers = [spec.provider] + ([CPU_PROVIDER] if spec.provider != CPU_PROVIDER else [])
     start = time.perf_counter()
-    session = _load_session(path, _session_options(threads, None, optimization), providers, source)
+    session = _load_session(
+        path, _session_options(threads, None, optimization, arena), providers, source
+    )
     load_time = time.perf_counter() - start
     actual = session.get_providers()[0]
     if actual != spec.provider:
@@ -520,11 +542,13 @@ def _open_ort(
             f"'{runtime}'."
         )
     info = check_contract(session, path)
+    if not profile:
+        return OnnxRunner(runtime, actual, session, info, threads, load_time, Placement())
     if sample is None or len(sample) == 0:
         sample = _fallback_sample(info)
     with tempfile.TemporaryDirectory(prefix="xrbench-profile-") as profile_dir:
         profiled = _load_session(
-            path, _session_options(threads, profile_dir, optimization), providers, source
+            path, _session_options(threads, profile_dir, optimization, arena), providers, source
         )
         placement = _profile_placement(profiled, info, sample)
         del profiled
