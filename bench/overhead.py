@@ -1,13 +1,14 @@
 """The harness's cost at batch 1 over a bare ``InferenceSession.run`` loop, by the noise model.
 
-    python -m bench.overhead MODEL.onnx [--runtime ort-cpu] [--rounds 10] [--workers 2]
+    python -m bench.overhead MODEL.onnx [--runtime ort-cpu] [--rounds 10] [--workers N]
         [--threads N] [--budget 0.2] [--dataset NAME] [--max-overhead 2] [--json]
 
 What `xrbench run` reports for a model is the harness's timing of its runner's ``predict``
 (:func:`toolkit.harness.rounds.time_one_round`: one batch size in one round); what a user
 sees is a plain loop over ``session.run``. This times both on the same session and image,
-the way the run times a model: in independent rounds (default 10) that alternate between
-worker processes (spawned, one round at a time, so rounds never overlap), each round
+the way the run times a model: in independent rounds (default 10) in spawned worker
+processes (by default one per round, as `xrbench run`; one round at a time, so rounds never
+overlap), each round
 opening a fresh session and alternating harness and bare blocks (ABAB, BABA in the next
 round), each side summarised per round by its median. The ratio harness/bare and its 95%
 interval come from the spread between rounds (:func:`toolkit.harness.noise.ratio_interval`);
@@ -38,7 +39,6 @@ from toolkit.harness.timing import MAX_CALLS_PER_ROUND
 
 HARNESS, BARE = "harness", "bare"
 DEFAULT_ROUNDS = 10
-DEFAULT_WORKERS = 2
 DEFAULT_BUDGET_S = 0.2  # per side and round, as `xrbench run`'s --budget
 BLOCKS = 4  # alternating blocks per round (two per side)
 DEFAULT_MAX_OVERHEAD = 0.02
@@ -124,7 +124,7 @@ def measure_overhead(
     runtime: str = "ort-cpu",
     *,
     rounds: int = DEFAULT_ROUNDS,
-    workers: int = DEFAULT_WORKERS,
+    workers: int | None = None,
     threads: int | None = None,
     budget_s: float = DEFAULT_BUDGET_S,
     image: np.ndarray | None = None,
@@ -134,6 +134,8 @@ def measure_overhead(
 
     Args:
         path: a contract-following ONNX file.
+        workers: worker processes, round r in worker r mod N (default: one per round, as
+            `xrbench run` does by default).
         image: one image to call it on (default: a black image of the file's shape).
 
     Raises:
@@ -145,6 +147,7 @@ def measure_overhead(
 
     if rounds < 2:
         raise ValueError(f"The 'rounds' parameter must be an int >= 2. Got {rounds!r}.")
+    workers = rounds if workers is None else workers
     if workers < 1:
         raise ValueError(f"The 'workers' parameter must be an int >= 1. Got {workers!r}.")
     if not budget_s > 0:
@@ -228,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runtime", default="ort-cpu", help="an onnxruntime runtime")
     parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, help="rounds (>= 2)")
     parser.add_argument(
-        "--workers", type=int, default=DEFAULT_WORKERS, help="worker processes (>= 1)"
+        "--workers", type=int, help="worker processes (>= 1; default: one per round)"
     )
     parser.add_argument("--threads", type=int, help="intra-op threads (default: all)")
     parser.add_argument(
