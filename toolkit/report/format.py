@@ -172,8 +172,10 @@ def environment_rows(manifest: dict) -> list[tuple[str, str]]:
         ("OS", _text(hardware.get("os"))),
         ("Machine", _text(hardware.get("machine"))),
         ("Host", _text(hardware.get("hostname"))),
+        ("Matmul peak", _peaks(hardware)),
     ]
     known = {"cpu", "cores", "usable_cores", "memory_gib", "gpus", "os", "machine", "hostname"}
+    known |= {"matmul_peak_flops_by_runtime", "matmul_peak"} if _peaks(hardware) else set()
     rows += [(k, format_cell(v, k)) for k, v in hardware.items() if k not in known]
     rows += [("Python", _text(manifest.get("python"))), ("Versions", _versions(manifest))]
     return [(label, text) for label, text in rows if text]
@@ -238,6 +240,25 @@ def _cores(hardware: dict) -> str:
 def _memory(gib) -> str:
     number = parse_number(gib)
     return f"{format_number(number)} GiB" if number is not None else ""
+
+
+def _peaks(hardware: dict) -> str:
+    """Each runtime's float32 matmul peak (toolkit.harness.peak), '' for a run without."""
+    peaks = _dict(hardware.get("matmul_peak_flops_by_runtime"))
+    parts = [
+        f"{format_cell(runtime)} {number / 1e9:,.1f} GFLOP/s"
+        for runtime, value in peaks.items()
+        if (number := parse_number(value)) is not None
+    ]
+    if not parts:
+        return ""
+    how = _dict(hardware.get("matmul_peak"))
+    shape, threads = how.get("shape"), how.get("threads")
+    if isinstance(shape, list) and shape:
+        size = "x".join(str(d) for d in shape if isinstance(d, int))
+        threads_text = f", {format_cell(threads)} threads" if threads else ""
+        return f"{', '.join(parts)} ({size} {format_cell(how.get('dtype'))}{threads_text})"
+    return ", ".join(parts)
 
 
 def _gpus(gpus) -> str:
