@@ -85,38 +85,60 @@ def test_opencv_example_classifies_a_png(mean_file, tmp_path):
 
 
 @needs_opencv
-@pytest.mark.slow
-def test_run_with_opencv_records_unsupported_and_exits_0(tmp_path, capsys):
-    from toolkit.cli import main
+def test_unsupported_file_is_a_failure_marked_unsupported(tmp_path):
+    from toolkit.measure import Exported, measure_runtimes
 
-    code = main(
-        [
-            "run",
-            "--dataset",
-            "digits",
-            "--models",
-            "lr",
-            "--runtimes",
-            "ort-cpu,opencv",
-            "--batch-sizes",
-            "1",
-            "--budget",
-            "0.01",
-            "--rounds",
-            "1",
-            "--workers",
-            "0",
-            "--precisions",
-            "none",
-            "--out",
-            str(tmp_path),
-            "--name",
-            "r",
-        ]
+    path = linear_classifier_model(tmp_path / "lr.onnx", metadata=contract_metadata("lr"))
+    exported = Exported(None, path, {}, None, None, {})
+    seen = []
+    measurement = measure_runtimes(
+        exported,
+        ["opencv"],
+        None,
+        model="lr",
+        dataset="digits",
+        num_classes=2,
+        batch_sizes=(),
+        budget_s=0.01,
+        threads=1,
+        on_failure=lambda runtime, error: seen.append(runtime),
     )
+    [failure] = measurement.failures
+    assert failure["status"] == "unsupported" and "LinearClassifier" in failure["error"]
+    assert measurement.results == [] and seen == ["opencv"]
+
+
+@pytest.mark.parametrize(
+    "failures, code",
+    [
+        (
+            [
+                {
+                    "model": "lr",
+                    "runtime": "opencv",
+                    "error": "no LinearClassifier",
+                    "status": "unsupported",
+                }
+            ],
+            0,
+        ),
+        (
+            [
+                {"model": "lr", "runtime": "opencv", "error": "x", "status": "unsupported"},
+                {"model": "cnn", "error": "diverged"},
+            ],
+            1,
+        ),
+    ],
+)
+def test_run_exits_0_when_every_failure_is_unsupported(monkeypatch, capsys, failures, code):
+    import toolkit.pipeline
+    from toolkit.cli import main
+    from toolkit.pipeline import RunResult
+
+    result = RunResult(path=Path("runs/r"), failures=failures)
+    monkeypatch.setattr(toolkit.pipeline, "run", lambda config, resume=None: result)
+    assert main(["run", "--dataset", "digits", "--models", "lr"]) == code
     out = capsys.readouterr().out
-    assert code == 0, out
-    assert "UNSUPPORTED lr on opencv" in out and "LinearClassifier" in out
-    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
-    [failure] = summary["failures"]
-    assert failure["status"] == "unsupported" and failure["runtime"] == "opencv"
+    assert "UNSUPPORTED lr on opencv" in out
+    assert ("FAILED cnn: diverged" in out) == (code == 1)
