@@ -17,6 +17,15 @@ from pathlib import Path
 #: columns starting with a prefix in RUN_COLUMN_PREFIXES follow the one before them.
 RUN_COLUMNS = ("model", "runtime", "accuracy", "ci95", "f1_macro", "train_s", "size_mb", "parity")
 RUN_COLUMN_PREFIXES = {"f1_macro": ("p50_ms@", "ips@")}
+#: The columns of the memory and cold start table (:func:`footprint_tables`).
+FOOTPRINT_COLUMNS = (
+    "model",
+    "runtime",
+    "memory_load_mb",
+    "memory_peak_mb",
+    "peak_batch",
+    "cold_start_ms",
+)
 
 
 @dataclass
@@ -225,8 +234,51 @@ def load_model_run(run_dir: Path) -> ReportSection | None:
         error="\n".join(f"{f.get('model', '?')}: {f.get('error', '')}" for f in failures),
         wall_time_s=_number(summary.get("wall_time_s")),
         figures=figures,
-        tables=[table],
+        tables=[table, *footprint_tables(run_dir)],
     )
+
+
+def footprint_tables(run_dir: Path) -> list[Table]:
+    """The memory and cold start of each model x runtime (results.csv's footprint rows,
+    see :mod:`toolkit.harness.footprint`) as one table; none when the run has no such rows
+    (a run of an older xrbench)."""
+    from toolkit.harness.footprint import FOOTPRINT_METRICS
+
+    path = run_dir / "results.csv"
+    if not path.is_file():
+        return []
+    try:
+        _, rows = read_table(path)
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []  # the summary table above already reads the run; nothing more to show
+    by_pair: dict[tuple[str, str], dict] = {}
+    for row in rows:
+        metric = row.get("metric")
+        if metric not in FOOTPRINT_METRICS:
+            continue
+        key = (row.get("model") or "", row.get("runtime") or "")
+        entry = by_pair.setdefault(key, {"model": key[0], "runtime": key[1]})
+        entry[metric] = row.get("value")
+        if metric == "memory_peak_mb":
+            entry["peak_batch"] = row.get("batch_size")
+    if not by_pair:
+        return []
+    arena = _read_dict(run_dir / "manifest.json").get("settings", {})
+    arena = arena.get("arena") if isinstance(arena, dict) else None
+    said = {True: "on", False: "off"}.get(arena, "not recorded")
+    return [
+        Table(
+            file="results.csv",
+            caption="Memory and cold start, each model x runtime measured in a fresh process: "
+            "memory_load_mb is the resident memory (MiB) that opening the session adds, "
+            "memory_peak_mb the peak resident memory over that same baseline while the "
+            "largest timed batch (peak_batch images) runs, cold_start_ms the time from "
+            "creating the session to the first result on one image (imports excluded). "
+            f"onnxruntime's CPU memory arena: {said}.",
+            columns=list(FOOTPRINT_COLUMNS),
+            rows=list(by_pair.values()),
+        )
+    ]
 
 
 def run_columns(rows: list[dict]) -> list[str]:
