@@ -183,3 +183,16 @@ def test_node_example_classifies_a_png_and_an_idx_image(tmp_path):
         assert json.loads(idx.stdout)["label"] == ref_labels[index]
     bad = _node_example(model, tmp_path / "images.idx.gz", "--index", 9)
     assert bad.returncode == 1 and "--index 9" in bad.stderr
+
+
+def test_an_unnamed_refusal_is_traced_to_the_operators_measured_to_cause_it():
+    from toolkit.consumers.fixes import what_to_change
+    from toolkit.harness.opencv_runner import blocking_operators
+
+    ops = ["Cast", "QuantizeLinear", "DequantizeLinear", "Conv"]
+    error = "OpenCV(5.0.0) net_impl2.cpp:449: error: (-215) bufidx >= 0 in function 'argTensor'"
+    blockers = blocking_operators(error, ops)
+    assert blockers == ["QuantizeLinear", "DequantizeLinear"]
+    assert "QOperator" in what_to_change("opencv", blockers, error)
+    assert blocking_operators("something else", ops) == []
+    assert what_to_change("onnxruntime-web", [], "something else") == ""

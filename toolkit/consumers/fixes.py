@@ -66,13 +66,15 @@ FIXES: tuple[Fix, ...] = (
         (),
         _ops(*DYNAMIC_INT8),
         "dynamic INT8 (DynamicQuantizeLinear, MatMulInteger, ConvInteger) runs on onnxruntime "
-        "only: give this consumer the FP32 file or the static INT8 copy",
+        "only: give this consumer the FP32 file (OpenCV also reads a static INT8 copy in "
+        "QOperator format)",
     ),
     Fix(
         ("opencv",),
         _ops(*QDQ_INT8),
         "static INT8 in QDQ format (QuantizeLinear/DequantizeLinear pairs): quantize with "
-        "quant_format=QuantFormat.QOperator (QLinearConv, QLinearMatMul) or give it the FP32 file",
+        "quant_format=QuantFormat.QOperator (QLinearConv, QGemm), which OpenCV 5.0 reads, or "
+        "give it the FP32 file",
     ),
     Fix(
         (),

@@ -42,7 +42,7 @@ def load_consumers_section(run_dir: Path) -> ReportSection | None:
         description="Every ONNX file of the run in the apps that load ONNX files (from "
         "consumers.csv, `xrbench consumers`): whether it loads, the share of test labels "
         "equal to the harness's (ort-cpu), the largest |score difference| and the median "
-        "batch-1 latency each consumer's own clock saw (a browser's clock is coarser).",
+        "batch-1 latency each consumer's own clock saw (the browser runs one thread).",
     )
     try:
         with open(path, newline="", encoding="utf-8") as f:
