@@ -175,7 +175,9 @@ def environment_rows(manifest: dict) -> list[tuple[str, str]]:
         ("Matmul peak", _peaks(hardware)),
     ]
     known = {"cpu", "cores", "usable_cores", "memory_gib", "gpus", "os", "machine", "hostname"}
-    known |= {"matmul_peak_flops_by_runtime", "matmul_peak"} if _peaks(hardware) else set()
+    if _peaks(hardware):  # the old one-peak keys are kept in the manifest for older readers
+        known |= {"matmul_peak_flops_by_runtime", "matmul_peak", "matmul_peak_flops"}
+        known |= {"matmul_size", "matmul_best_s"}
     rows += [(k, format_cell(v, k)) for k, v in hardware.items() if k not in known]
     rows += [("Python", _text(manifest.get("python"))), ("Versions", _versions(manifest))]
     return [(label, text) for label, text in rows if text]
