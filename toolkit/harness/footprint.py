@@ -81,7 +81,9 @@ DEFAULT_TIMEOUT_S = 900.0
 #: ``requires``; skops.io imports torch where it is installed).
 READER_MODULES = {
     "sklearn": ("skops.io", "threadpoolctl"),
-    "torch": ("safetensors.torch", "toolkit.nets"),
+    # the net is built under a device context, whose first op imports torch._dynamo
+    # (seconds and ~160 MiB, once per process): an import, not the model's load
+    "torch": ("safetensors.torch", "toolkit.nets", "torch._dynamo"),
 }
 
 MIB = 2**20
