@@ -401,6 +401,7 @@ def _server(predict, samples, settings, clock, sleep) -> LoadResult:
                     state["exceeded"] += 1
                     if (
                         not state["stopped"]
+                        and state["next"] < scheduled  # queries are left to skip
                         and state["completed"] >= SERVER_FEWEST_QUERIES  # so it has a p99
                         and latency_bound_broken(state["exceeded"], scheduled)
                     ):
