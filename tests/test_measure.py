@@ -161,7 +161,7 @@ class TestQualityAndTiming:
     ):
         exported = measure.export_once(trained, tmp_path / "lr.onnx", split, save=False)
 
-        def refuse(runtime, path, trained=None, threads=None):
+        def refuse(runtime, path, trained=None, threads=None, arena=True):
             raise ValueError(f"{path.name}: cannot compile")
 
         monkeypatch.setattr(measure, "open_runtime", refuse)

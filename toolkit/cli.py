@@ -807,7 +807,7 @@ def cmd_run(args) -> int:
         from toolkit.variants import flag_summary
 
         summary = flag_summary(result.summary)  # variants slower than FP32 say so
-        columns = list(summary[0]) if summary else []
+        columns = list(dict.fromkeys(k for row in summary for k in row))
         if summary:
             print(format_table(summary, columns))
         from toolkit.harness.timing import percentile_notes

@@ -45,18 +45,19 @@ def summary_row(
     """The one-line view of an evaluation that the CLI prints."""
     quality = evaluation.quality
     by_batch = {r.batch_size: r.stats() for r in evaluation.latency}
-    smallest, largest = min(by_batch), max(by_batch)
-    return {
+    row = {
         "model": model,
         "runtime": runtime,
         "provider": provider,
         "accuracy": quality["accuracy"],
         "ci95": f"{quality['accuracy_ci_low']:.4f}-{quality['accuracy_ci_high']:.4f}",
         "f1_macro": quality["f1_macro"],
-        f"p50_ms@{smallest}": by_batch[smallest]["latency_p50_ms"],
-        f"ips@{largest}": by_batch[largest]["throughput_ips"],
-        **(extra or {}),
     }
+    if by_batch:  # none when the timing failed (the failure says why)
+        smallest, largest = min(by_batch), max(by_batch)
+        row[f"p50_ms@{smallest}"] = by_batch[smallest]["latency_p50_ms"]
+        row[f"ips@{largest}"] = by_batch[largest]["throughput_ips"]
+    return {**row, **(extra or {})}
 
 
 def load_test_set(

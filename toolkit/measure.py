@@ -171,7 +171,9 @@ def export_once(
     )
 
 
-def open_runtime(runtime: str, path: Path | None, trained=None, threads: int | None = None):
+def open_runtime(
+    runtime: str, path: Path | None, trained=None, threads: int | None = None, arena: bool = True
+):
     """Step 3: a runner of the model on ``runtime``, or None where that runtime does not
     run this model (a native runtime of another framework, or no trained model).
 
@@ -183,7 +185,7 @@ def open_runtime(runtime: str, path: Path | None, trained=None, threads: int | N
 
     spec = get_runtime(runtime)
     if spec.kind == "onnx":
-        return open_onnx(path, runtime, threads)
+        return open_onnx(path, runtime, threads, arena=arena)
     if trained is None or runtime not in trained.framework_entry.native_runtime_names:
         return None
     return spec.open(trained, threads)
@@ -327,6 +329,7 @@ def measure_runtimes(
     trained=None,
     tolerate: tuple[type[Exception], ...] = (ValueError,),
     on_failure: Callable[[str, Exception], None] | None = None,
+    arena: bool = True,
 ) -> Measurement:
     """Steps 3 and 4 on each runtime in turn: open, quality, timing.
 
@@ -344,20 +347,21 @@ def measure_runtimes(
         trained: the native model, for native runtimes (None: ONNX runtimes only).
         tolerate: errors of opening that are a failure row, not the end.
         on_failure: called with (runtime, error) for each failure.
+        arena: onnxruntime's CPU memory arena of the sessions opened here.
     """
     from toolkit.harness.runtimes import UnsupportedModel, get_runtime
 
     measurement = Measurement()
     for runtime in runtimes:
         kind = get_runtime(runtime).kind
-        if runtime == REFERENCE_RUNTIME and exported.reference is not None:
+        if runtime == REFERENCE_RUNTIME and exported.reference is not None and arena:
             # measured at export; its model_size_mb row comes where measure_quality puts it
             runner, evaluation = exported.reference, exported.quality
             size = {"metric": "model_size_mb", "value": exported.size_mb}
             evaluation.rows.append({**_base(runner, model, dataset), **size})
         else:
             try:
-                runner = open_runtime(runtime, exported.path, trained, threads)
+                runner = open_runtime(runtime, exported.path, trained, threads, arena)
             except tolerate as e:
                 failure = {"model": model, "runtime": runtime, "error": str(e)}
                 if isinstance(e, UnsupportedModel):  # e.g. OpenCV DNN and ai.onnx.ml: a result

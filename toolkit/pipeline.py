@@ -34,6 +34,7 @@ from toolkit.harness import (
     require_runtime,
 )
 from toolkit.harness.evaluate import WHOLE_SET, placement_rows
+from toolkit.harness.footprint import footprint_summary
 from toolkit.harness.rounds import default_workers
 from toolkit.manifest import build_manifest
 from toolkit.measure import TRAINED_OK
@@ -323,6 +324,26 @@ class _Run:
             )
         return self.pool
 
+    def footprints(self, name: str, path: Path, runtimes: list[str]) -> list[dict]:
+        """Memory and cold start of the file on each runtime, each in a fresh child process;
+        none with --workers 0 (the quick mode: no child processes at all) or no timing."""
+        config = self.config
+        if not config.workers or not config.batch_sizes or not runtimes:
+            return []
+        from toolkit.harness.footprint import footprint_rows_for_run
+
+        _log(f"{name}: memory and cold start on {', '.join(runtimes)} (a child process each)")
+        return footprint_rows_for_run(
+            path,
+            runtimes,
+            model=name,
+            dataset=config.dataset,
+            threads=config.threads,
+            images=self.split.x_test,
+            batch_sizes=config.batch_sizes,
+            arena=config.arena,
+        )
+
     def close(self) -> None:
         """Stop the timing workers."""
         if self.pool is not None:
@@ -611,6 +632,7 @@ class _Run:
             threads=config.threads,
             trained=trained,
             on_failure=failed,
+            arena=config.arena,
         )
         if config.batch_sizes and measurement.results:
             measure.time_runtimes(
@@ -626,6 +648,8 @@ class _Run:
                 on_failure=failed,
             )
         self.result.failures += measurement.failures
+        footprint = self.footprints(name, exported.path, [r.runtime for r in measurement.results])
+        self.result.rows += footprint
         size_mb = exported.size_mb
         self.timings[name] = {}
         for result in measurement.results:
@@ -640,6 +664,7 @@ class _Run:
                 **extra,
                 "size_mb": size_mb if result.kind == "onnx" else None,
                 "parity": parity,
+                **footprint_summary(footprint, runtime),
             }
             self.result.summary.append(
                 summary_row(name, runtime, runner.provider, evaluation, summary_extra)
