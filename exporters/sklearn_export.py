@@ -3,6 +3,8 @@
 skl2onnx converts the estimator (or pipeline) from float features; this module prepends the
 Cast -> Reshape -> Div(255) that :func:`toolkit.preprocess.to_features` does, and renames
 the outputs to the contract's ``label`` and ``scores``. ZipMap is off, so scores are a tensor.
+A uniform-weight Euclidean kNN is built by :mod:`exporters.knn_export` instead (Gemm + TopK;
+skl2onnx's converter loops over the training set), its other steps still by skl2onnx.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from exporters import knn_export
 from toolkit.harness.contract import INPUT_NAME, LABEL_NAME, SCORES_NAME
 from toolkit.preprocess import PIXEL_SCALE
 from toolkit.train import TrainedModel
@@ -31,6 +34,16 @@ def export_sklearn(trained: TrainedModel) -> onnx.ModelProto:
     n_features = math.prod(trained.image_shape)
     final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
     sample = np.zeros((2, n_features), dtype=np.float32)
+    if knn_export.handles(final):  # one Gemm + TopK instead of skl2onnx's Scan loop
+        prefix = estimator[:-1] if final is not estimator else None
+        try:
+            model = knn_export.knn_model(final, n_features, TARGET_OPSET, prefix)
+        except Exception as e:  # skl2onnx raises many types for unsupported steps
+            raise ValueError(
+                f"cannot convert model '{trained.name}' (KNeighborsClassifier): "
+                f"{_first_lines(str(e))}"
+            ) from e
+        return _with_pixel_input(model, trained.image_shape)
     try:
         # skl2onnx reads SVC.probA_/probB_, which scikit-learn 1.9 deprecates noisily
         with _integer_missing_flags(), warnings.catch_warnings():

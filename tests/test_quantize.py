@@ -55,3 +55,46 @@ def test_unknown_precision_is_named(fp32, tmp_path):
     path, digits = fp32
     with pytest.raises(ValueError, match="Unknown precision variant 'int4'"):
         make_variant("int4", path, tmp_path / "x.onnx", digits.x_train[:8])
+
+
+def _op_types(path) -> set[str]:
+    import onnx
+
+    return {n.op_type for n in onnx.load(str(path)).graph.node}
+
+
+def test_dynamic_int8_leaves_convolutions_in_fp32(fp32, tmp_path):
+    """ConvInteger is slow on CPUs without VNNI: dynamic INT8 quantizes MatMul/Gemm only."""
+    from exporters.quantize import DynamicSettings, quantize_dynamic_with
+
+    path, digits = fp32
+    out = make_variant("int8-dynamic", path, tmp_path / "dyn.onnx", digits.x_train[:8])
+    ops = _op_types(out)
+    assert "ConvInteger" not in ops and "Conv" in ops
+    assert ops & {"MatMulInteger", "DynamicQuantizeLinear", "DynamicQuantizeMatMul"}
+    every_op = tmp_path / "dyn-all.onnx"  # the old setting, to show the test can fail
+    quantize_dynamic_with(path, every_op, DynamicSettings(op_types=None))
+    assert "ConvInteger" in _op_types(every_op)
+
+
+def test_static_int8_keeps_logits_and_scores_in_float(fp32, tmp_path):
+    import onnx
+
+    path, digits = fp32
+    out = make_variant("int8-static", path, tmp_path / "st.onnx", digits.x_train[:256])
+    model = onnx.load(str(out))
+    producers = {o: n for n in model.graph.node for o in n.output}
+    softmax = [n for n in model.graph.node if n.op_type == "Softmax"]
+    assert softmax and all(producers[s.input[0]].op_type != "DequantizeLinear" for s in softmax)
+    assert {"QuantizeLinear", "DequantizeLinear", "Conv"} <= {n.op_type for n in model.graph.node}
+
+
+def test_static_settings_are_checked(fp32, tmp_path):
+    import dataclasses
+
+    from exporters.quantize import STATIC, quantize_static_with
+
+    path, digits = fp32
+    bad = dataclasses.replace(STATIC, calibration="Median")
+    with pytest.raises(ValueError, match="Unknown static quantization setting 'Median'"):
+        quantize_static_with(path, tmp_path / "x.onnx", digits.x_train[:8], bad)

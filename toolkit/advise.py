@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from toolkit.results import read_csv
+from toolkit.variants import latency_ratios, slower_note
 
 
 def _float(value) -> float | None:
@@ -110,6 +111,7 @@ def recommend(run_dir: str | Path) -> list[dict]:
     shares = peak_shares(rows, manifest)
     placement = read_csv(run_dir / "placement.csv") if (run_dir / "placement.csv").is_file() else []
     models = list(dict.fromkeys(r["model"] for r in rows))
+    ratios = latency_ratios(rows)
     advice = []
     for model in models:
         mine = [r for r in rows if r["model"] == model]
@@ -134,6 +136,9 @@ def recommend(run_dir: str | Path) -> list[dict]:
             )
             or "all nodes on the requested provider",
         }
+        slower = slower_note(ratios, model)
+        if slower:  # a precision variant that does not pay on this machine
+            row["precision_note"] = slower + "; use the FP32 file"
         mine_shares = [x for x in shares if x["model"] == model]
         at_best = next(
             (

@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from toolkit.results import read_csv
+from toolkit.variants import latency_ratios
 
 
 def pareto_points(run_dir: Path, runtime: str = "ort-cpu", batch_size: str = "1") -> list[dict]:
-    """(model, accuracy, p50 latency) per model on one runtime, and whether it is on the
-    Pareto front (no other model is both more accurate and faster)."""
+    """(model, accuracy, p50 latency) per model on one runtime, whether it is on the
+    Pareto front (no other model is both more accurate and faster), and for a precision
+    variant whether it is slower than its FP32 file (``slower_than_fp32``)."""
     rows = read_csv(Path(run_dir) / "results.csv")
     accuracy = {
         r["model"]: float(r["value"])
@@ -28,6 +30,9 @@ def pareto_points(run_dir: Path, runtime: str = "ort-cpu", batch_size: str = "1"
         for m in accuracy
         if m in latency
     ]
+    ratios = latency_ratios(rows)  # a variant slower than its FP32 file is marked as such
+    for p in points:
+        p["slower_than_fp32"] = ratios.get((p["model"], runtime, batch_size), 0.0) > 1.0
     for p in points:
         p["pareto"] = not any(
             q["accuracy"] >= p["accuracy"]
@@ -63,9 +68,11 @@ def pareto_figure(run_dir: str | Path, runtime: str = "ort-cpu", batch_size: int
             color="tab:red" if p["pareto"] else "tab:blue",
             zorder=3,
         )
-        if p["pareto"] or not quantized:  # dominated variants stay unlabelled squares
+        if p["slower_than_fp32"]:  # a cross over its square: slower than its FP32 file
+            ax.scatter(p["latency_ms"], p["accuracy"] * 100, s=90, marker="x", color="black")
+        if p["pareto"] or not quantized or p["slower_than_fp32"]:  # others: unlabelled squares
             ax.annotate(
-                p["model"],
+                p["model"] + (" (slower than FP32)" if p["slower_than_fp32"] else ""),
                 (p["latency_ms"], p["accuracy"] * 100),
                 fontsize=8,
                 xytext=(4, 3),
@@ -86,6 +93,8 @@ def pareto_figure(run_dir: str | Path, runtime: str = "ort-cpu", batch_size: int
     ax.set_title(f"Accuracy vs latency: every model and precision variant ({run_dir.name})")
     ax.grid(True, which="both", alpha=0.3)
     ax.scatter([], [], marker="s", color="grey", label="quantized variant (model@precision)")
+    if any(p["slower_than_fp32"] for p in points):
+        ax.scatter([], [], marker="x", color="black", label="variant slower than its FP32 file")
     ax.legend(loc="best", framealpha=0.8)
     out = run_dir / "figures" / f"pareto_{runtime}_bs{batch_size}.png"
     out.parent.mkdir(exist_ok=True)

@@ -15,7 +15,17 @@ from pathlib import Path
 
 #: The columns of an `xrbench run` summary row that the report shows, in this order;
 #: columns starting with a prefix in RUN_COLUMN_PREFIXES follow the one before them.
-RUN_COLUMNS = ("model", "runtime", "accuracy", "ci95", "f1_macro", "train_s", "size_mb", "parity")
+RUN_COLUMNS = (
+    "model",
+    "runtime",
+    "accuracy",
+    "ci95",
+    "f1_macro",
+    "train_s",
+    "size_mb",
+    "parity",
+    "vs_fp32",  # a precision variant's time ratio to its FP32 file (toolkit.variants)
+)
 RUN_COLUMN_PREFIXES = {"f1_macro": ("p50_ms@", "ips@")}
 #: The columns of the memory and cold start table (:func:`footprint_tables`).
 FOOTPRINT_COLUMNS = (
@@ -211,12 +221,16 @@ def load_model_run(run_dir: Path) -> ReportSection | None:
     summary = _read_json(run_dir / "summary.json")
     if not isinstance(summary, dict) or not isinstance(summary.get("summary"), list):
         return None
-    rows = [r for r in summary["summary"] if isinstance(r, dict)]
+    from toolkit.variants import flag_summary
+
+    rows = flag_summary([r for r in summary["summary"] if isinstance(r, dict)])
     table = Table(
         file="summary.json",
         caption="One row per model and runtime: test accuracy with its confidence interval "
         "(ci95), macro F1, median latency (p50_ms@batch size), throughput (ips@batch size), "
-        "training time, ONNX size and parity with the native model.",
+        "training time, ONNX size and parity with the native model; for a precision variant "
+        "(model@precision), vs_fp32 is its time over its FP32 file's at each batch size, "
+        "SLOWER when above 1.",
         columns=run_columns(rows),
         rows=rows,
     )
