@@ -1,7 +1,8 @@
 """examples/course_project.ipynb runs from top to bottom, in a kernel of this interpreter.
 
-The notebook trains three quick scikit-learn models on `digits`, so it is marked slow; it
-writes its run folder into the test's temporary folder (XRBENCH_EXAMPLE_OUT).
+The notebook trains three quick scikit-learn models on `digits` and runs a small 'datasize'
+study (two scikit-learn families, settings passed by the notebook), so it is marked slow; it
+writes its two run folders into the test's temporary folder (XRBENCH_EXAMPLE_OUT).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ for module, why in (
     ("matplotlib", "the notebook plots with matplotlib (the report extra)"),
     ("sklearn", "the notebook trains scikit-learn models (the train extra)"),
     ("skl2onnx", "the notebook exports scikit-learn models (the train extra)"),
+    ("torch", "the notebook's study imports the studies, which need PyTorch (the train extra)"),
 ):
     pytest.importorskip(module, reason=why)
 
@@ -64,11 +66,19 @@ def test_course_project_notebook_runs_and_plots(tmp_path, monkeypatch):
 
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
     images = [o for o in outputs if "image/png" in o.get("data", {})]
-    assert len(images) == 2, "the accuracy and latency figures"
+    assert len(images) == 3, "the accuracy, latency and learning-curve figures"
     tables = [o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {})]
     assert any("ort-cpu" in t and "sklearn" in t and "knn" in t for t in tables)
-    runs = list((tmp_path / "runs").iterdir())
-    assert len(runs) == 1 and (runs[0] / "results.csv").is_file()
+    assert any("accuracy_mean" in t and "dt" in t for t in tables), "the learning curves"
+    folders = list((tmp_path / "runs").iterdir())
+    runs = [f for f in folders if (f / "results.csv").is_file()]
+    assert len(runs) == 1
+    # the study's run folder: the notebook's small settings, not the tiny profile's
+    (study,) = [f for f in folders if f not in runs]
+    section = json.loads((study / "studies" / "datasize" / "section.json").read_text())
+    assert section["status"] == "ok" and section["headline"]
+    chosen = section["settings"]["study_settings"]["DatasizeSettings"]
+    assert chosen["families"] == ["lr", "dt"] and chosen["seeds"] == 2
     assert not list(work.iterdir()), "the notebook wrote into its working folder"
 
 

@@ -1,7 +1,8 @@
 """The one plotting module: every figure of the studies and of a run is drawn with these.
 
 Importing it selects matplotlib's non-interactive Agg backend, once for the whole tree (figures
-are only ever written to PNG, and a study must run on a machine without a display); modules
+are only ever written to PNG, and a study must run on a machine without a display; a notebook
+that imported pyplot first keeps its own backend, and the studies close their figures); modules
 that draw import ``plt`` from here, never ``matplotlib.pyplot`` directly, so no other module
 has to set the backend. The numbers come in as plain arrays and rows: a study computes its
 tables first and hands them to a function here or to its own small drawing function, which
@@ -16,12 +17,14 @@ Example:
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 import matplotlib
 import numpy as np
 
-matplotlib.use("Agg")
+if "matplotlib.pyplot" not in sys.modules:  # a notebook that plots already keeps its backend
+    matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 
 __all__ = [

@@ -244,19 +244,21 @@ def score_row(
 
 def curve_figure(rows: list[dict], layer_names: list[str]):
     """ARI and NMI per layer, one line per method."""
+    import pandas as pd
+
     from toolkit.plots import plt
 
+    frame = pd.DataFrame(rows)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), sharex=True)
     colours = plt.get_cmap("tab10").colors
     x = np.arange(len(layer_names))
     for ax, metric, title in zip(
         axes, ("ari", "nmi"), ("Adjusted Rand index", "Normalised mutual information"), strict=True
     ):
+        table = frame.pivot_table(index="method", columns="layer", values=metric, aggfunc="last")
+        table = table.reindex(index=list(METHODS), columns=layer_names)  # methods x layers
         for c, method in enumerate(METHODS):
-            by_layer = {r["layer"]: r[metric] for r in rows if r["method"] == method}
-            ax.plot(
-                x, [by_layer[n] for n in layer_names], marker="o", color=colours[c], label=method
-            )
+            ax.plot(x, table.loc[method].to_numpy(), marker="o", color=colours[c], label=method)
         ax.set_xticks(x, layer_names, rotation=45, ha="right", fontsize=8)
         ax.set_xlabel("feature set (raw pixels, then CNN layers in order)")
         ax.set_ylabel(metric.upper())
@@ -316,9 +318,13 @@ def _findings(section: Section, rows: list[dict], points: int) -> None:
         f"(NMI {raw_best['nmi']:.3f}); the best CNN layer, {layer_best['layer']} "
         f"({layer_best['method']}), is {abs(gain):.3f} ARI {where} that."
     )
+    import pandas as pd
+
+    frame = pd.DataFrame(rows)
+    # each method's best layer by ARI (the first such layer on a tie)
+    tops = frame.loc[frame.groupby("method", sort=False)["ari"].idxmax()].set_index("method")
     for method in METHODS:
-        per_layer = [r for r in rows if r["method"] == method]
-        top = max(per_layer, key=lambda r: r["ari"])
+        top = tops.loc[method]
         section.finding(
             f"{method}: ARI rises from {raw[method]['ari']:.3f} on raw pixels to its peak "
             f"{top['ari']:.3f} at {top['layer']}."

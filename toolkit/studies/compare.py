@@ -135,20 +135,30 @@ def _note_settings(
 # --- tables ------------------------------------------------------------------------------------
 
 
-def _latency_columns(results: dict[str, Measured]) -> list[tuple[str, int, str]]:
-    """(runtime, batch size, column name) for every latency some model has."""
-    seen: list[tuple[str, int, str]] = []
-    for result in results.values():
-        for runtime, by_batch in result.latency_by_runtime.items():
-            for batch in by_batch:
-                column = f"p50_ms_{runtime}_bs{batch}"
-                if all(c != column for _, _, c in seen):
-                    seen.append((runtime, batch, column))
-    return seen
+def latency_table(results: dict[str, Measured]):
+    """p50 latency in ms as a DataFrame: one row per model (in ``results``' order), one
+    column ``p50_ms_<runtime>_bs<batch>`` per latency some model has (in the order first
+    measured); NaN where a runtime did not run a model."""
+    import pandas as pd
+
+    cells = pd.DataFrame(
+        [
+            (name, f"p50_ms_{runtime}_bs{batch}", ms)
+            for name, result in results.items()
+            for runtime, by_batch in result.latency_by_runtime.items()
+            for batch, ms in by_batch.items()
+        ],
+        columns=["model", "column", "p50_ms"],
+    )
+    if cells.empty:
+        return pd.DataFrame(index=list(results))
+    table = cells.pivot_table(index="model", columns="column", values="p50_ms", aggfunc="last")
+    return table.reindex(index=list(results), columns=cells["column"].unique())
 
 
-def model_row(name: str, result: Measured, latency_columns: list) -> dict:
-    """One model's row of the comparison table."""
+def model_row(name: str, result: Measured, latency) -> dict:
+    """One model's row of the comparison table; ``latency`` is its row of
+    :func:`latency_table` (an empty cell where a runtime did not run it)."""
     q = result.quality
     row = {
         "model": name,
@@ -166,16 +176,16 @@ def model_row(name: str, result: Measured, latency_columns: list) -> dict:
         "flops_per_image": result.flops_per_image,
         "parity_label_agreement": result.parity.get("label_agreement"),
     }
-    for runtime, batch, column in latency_columns:
-        row[column] = result.latency_by_runtime.get(runtime, {}).get(batch, "")
+    for column, ms in latency.items():
+        row[column] = "" if ms != ms else float(ms)  # NaN: not run
     return row
 
 
 def _write_model_tables(
     ctx: StudyContext, section: Section, results: dict[str, Measured], split: Split
 ) -> None:
-    columns = _latency_columns(results)
-    rows = [model_row(n, r, columns) for n, r in results.items()]
+    latency = latency_table(results)
+    rows = [model_row(n, r, latency.loc[n]) for n, r in results.items()]
     rows.sort(key=lambda r: -r["accuracy"])
     section.table(
         "models",

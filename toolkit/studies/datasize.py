@@ -209,11 +209,15 @@ def summarise(rows: list[dict]) -> list[dict]:
 
 
 def _by_family(summary: list[dict]) -> dict[str, list[dict]]:
-    families: dict[str, list[dict]] = {}
-    for point in summary:
-        if point["accuracy_mean"] is not None:
-            families.setdefault(point["family"], []).append(point)
-    return families
+    """The points that trained, per family (first seen first), in the summary's order."""
+    import pandas as pd
+
+    frame = pd.DataFrame(summary, columns=["family", "accuracy_mean"])
+    trained = frame[frame["accuracy_mean"].notna()]
+    return {
+        family: [summary[i] for i in group.index]
+        for family, group in trained.groupby("family", sort=False)
+    }
 
 
 def flatten_point(points: list[dict], within_points: float = FLAT_WITHIN_POINTS) -> dict:

@@ -274,13 +274,27 @@ def _row(data: str, method: str, n: int, quality: dict, reference: float, second
 
 
 def per_class_recall_rows(maps: dict, labels: np.ndarray, class_names, methods) -> list[dict]:
-    """One row per class: the map-kNN recall for every (data, method) pair."""
+    """One row per class: the map-kNN recall for every (data, method) pair (0 for a class
+    without images)."""
+    import pandas as pd
+
+    labels = np.asarray(labels)
+    hits = pd.DataFrame(
+        {
+            f"recall_{method}_{data}": np.asarray(quality["predicted"]) == labels
+            for (data, method), (_, quality) in maps.items()
+        },
+        index=pd.RangeIndex(len(labels)),
+    )
+    classes = range(len(class_names))
+    groups = hits.groupby(labels)
+    counts = groups.size().reindex(classes, fill_value=0)
+    recalls = groups.mean().reindex(classes, fill_value=0.0)
     rows = []
     for c, name in enumerate(class_names):
-        row = {"class": str(name), "images": int(np.sum(labels == c))}
-        for (data, method), (_, quality) in maps.items():
-            hit = quality["predicted"][labels == c] == c
-            row[f"recall_{method}_{data}"] = round(float(hit.mean()) if hit.size else 0.0, 4)
+        row = {"class": str(name), "images": int(counts[c])}
+        for column in hits.columns:
+            row[column] = round(float(recalls.at[c, column]), 4)
         rows.append(row)
     return rows
 

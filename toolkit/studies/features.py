@@ -140,13 +140,21 @@ def anova_ranking(values: np.ndarray, labels: np.ndarray) -> list[dict]:
 
 
 def class_means(values: np.ndarray, labels: np.ndarray, class_names) -> list[dict]:
-    """One row per class: image count and the mean of every feature."""
+    """One row per class: image count and the mean of every feature (None for a class
+    without images)."""
+    import pandas as pd
+
+    frame = pd.DataFrame(np.asarray(values, dtype=np.float64), columns=list(FEATURE_NAMES))
+    groups = frame.groupby(np.asarray(labels))
+    classes = range(len(class_names))
+    counts = groups.size().reindex(classes, fill_value=0)
+    means = groups.mean().reindex(classes)
     rows = []
     for c, name in enumerate(class_names):
-        mine = values[labels == c]
-        row = {"class": str(name), "images": len(mine)}
-        for j, feature in enumerate(FEATURE_NAMES):
-            row[feature] = round(float(mine[:, j].mean()), 4) if len(mine) else None
+        row = {"class": str(name), "images": int(counts[c])}
+        for feature in FEATURE_NAMES:
+            value = means.at[c, feature]
+            row[feature] = round(float(value), 4) if counts[c] else None
         rows.append(row)
     return rows
 

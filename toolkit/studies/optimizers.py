@@ -328,14 +328,24 @@ def _curve_grid(ctx, section, grid, settings, key: str, name: str) -> None:
     )
 
 
+def accuracy_table(grid: list[dict], lrs: list[float]):
+    """Test accuracy as a DataFrame: optimizers (OPTIMIZERS' order) x learning rates (as
+    given); NaN where a run diverged or is missing."""
+    import pandas as pd
+
+    frame = pd.DataFrame(grid, columns=["optimizer", "lr", "test_accuracy"])
+    frame["test_accuracy"] = pd.to_numeric(frame["test_accuracy"]).astype("float64")
+    table = frame.pivot_table(
+        index="optimizer", columns="lr", values="test_accuracy", aggfunc="last"
+    )
+    return table.reindex(index=list(OPTIMIZERS), columns=lrs)
+
+
 def _heatmap(ctx, section, grid, settings) -> None:
     from toolkit.plots import plt
 
     lrs = list(settings.lrs)
-    table = np.full((len(OPTIMIZERS), len(lrs)), np.nan)
-    for r in grid:
-        if r["test_accuracy"] is not None:
-            table[OPTIMIZERS.index(r["optimizer"]), lrs.index(r["lr"])] = r["test_accuracy"]
+    table = accuracy_table(grid, lrs).to_numpy(dtype=float)
     fig, ax = plt.subplots(figsize=(1.6 * len(lrs) + 2.5, 0.55 * len(OPTIMIZERS) + 1.5))
     cmap = plt.get_cmap("viridis").with_extremes(bad="lightgrey")
     image = ax.imshow(np.ma.masked_invalid(table), cmap=cmap, aspect="auto")
@@ -419,6 +429,20 @@ def _name(r: dict) -> str:
     return f"{r['optimizer']} at lr {r['lr']:g}"
 
 
+def best_per_optimizer(ok: list[dict]):
+    """Per optimizer (rows in OPTIMIZERS' order, those with a trained run only): the
+    learning rate of its best test accuracy (the first such on a tie), that accuracy, and
+    its lowest test accuracy over the rates."""
+    import pandas as pd
+
+    frame = pd.DataFrame(ok, columns=["optimizer", "lr", "test_accuracy"])
+    frame["test_accuracy"] = frame["test_accuracy"].astype("float64")
+    groups = frame.groupby("optimizer", sort=False)["test_accuracy"]
+    best = frame.loc[groups.idxmax()].set_index("optimizer")
+    best["lowest"] = groups.min()
+    return best.reindex([o for o in OPTIMIZERS if o in best.index])
+
+
 def _write_findings(section, grid, schedules, settings, stall: float) -> None:
     ok = [r for r in grid if r["test_accuracy"] is not None]
     if not ok:
@@ -433,14 +457,9 @@ def _write_findings(section, grid, schedules, settings, stall: float) -> None:
     )
     per_optimizer = []
     spreads = {}
-    for optimizer in OPTIMIZERS:
-        mine = [r for r in ok if r["optimizer"] == optimizer]
-        if mine:
-            top = max(mine, key=lambda r: r["test_accuracy"])
-            per_optimizer.append(f"{optimizer} {top['lr']:g} ({top['test_accuracy']:.4f})")
-            spreads[optimizer] = 100 * (
-                top["test_accuracy"] - min(r["test_accuracy"] for r in mine)
-            )
+    for optimizer, top in best_per_optimizer(ok).iterrows():
+        per_optimizer.append(f"{optimizer} {top['lr']:g} ({top['test_accuracy']:.4f})")
+        spreads[optimizer] = 100 * (top["test_accuracy"] - top["lowest"])
     section.finding("Best learning rate per optimizer: " + "; ".join(per_optimizer) + ".")
     if len(spreads) > 1:
         most, least = max(spreads, key=spreads.get), min(spreads, key=spreads.get)

@@ -354,10 +354,13 @@ def _shade(ax, xs: list[float], points: list[dict], *, log: bool = True) -> None
     """A background band per x coloured by its regime, reaching halfway to the neighbouring
     x (geometrically on a log axis); balanced points, and an x shared by points of different
     regimes, stay white."""
-    regimes: dict[float, set[str]] = {}
-    for x, p in zip(xs, points, strict=True):
-        regimes.setdefault(float(x), set()).add(p["regime"])
-    unique = np.array(sorted(regimes))
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {"x": np.asarray(xs, dtype=float), "regime": [p["regime"] for p in points]}
+    )
+    regimes = frame.groupby("x", sort=True)["regime"].unique()  # sorted x -> its regimes
+    unique = regimes.index.to_numpy()
     if log:
         mids = np.sqrt(unique[1:] * unique[:-1])
         step = (mids[0] / unique[0]) if len(unique) > 1 else 2.0
@@ -367,9 +370,8 @@ def _shade(ax, xs: list[float], points: list[dict], *, log: bool = True) -> None
         mids = (unique[1:] + unique[:-1]) / 2
         left = np.concatenate([[unique[0] - 0.5], mids])
         right = np.concatenate([mids, [unique[-1] + 0.5]])
-    for x, lo, hi in zip(unique, left, right, strict=True):
-        found = regimes[float(x)]
-        colour = REGIME_COLOURS.get(next(iter(found))) if len(found) == 1 else None
+    for found, lo, hi in zip(regimes, left, right, strict=True):
+        colour = REGIME_COLOURS.get(found[0]) if len(found) == 1 else None
         if colour:
             ax.axvspan(lo, hi, color=colour, alpha=0.8, zorder=0, linewidth=0)
 
