@@ -34,7 +34,12 @@ def run_in(ctx, name: str) -> dict:
     its section.json after checking it finished and lists only files it wrote."""
     from toolkit.studies.runner import run_one
 
-    outcome = run_one(ctx, name)
+    return checked_section(ctx, name, run_one(ctx, name))
+
+
+def checked_section(ctx, name: str, outcome: dict) -> dict:
+    """The section.json of study ``name`` that ran in ``ctx`` with ``outcome``, after
+    checking it finished and lists only files it wrote."""
     section = json.loads((ctx.section_dir(name) / "section.json").read_text())
     assert outcome["status"] == "ok", section["error"]
     for item in section["figures"] + section["tables"]:
@@ -43,10 +48,11 @@ def run_in(ctx, name: str) -> dict:
     return section
 
 
-def check_ablation(section: dict, folder) -> None:
-    """What the tiny ablation must show: the reference first, every delta consistent."""
+def check_ablation(section: dict, folder, settings=None) -> None:
+    """What the tiny ablation (or one on ``settings``) must show: the reference first, every
+    delta consistent."""
     cnn = read_csv(folder / "cnn_study.csv")
-    assert len(cnn) == 1 + len(SETTINGS["tiny"].variants)
+    assert len(cnn) == 1 + len((settings or SETTINGS["tiny"]).variants)
     assert cnn[0]["variant"] == "default cnn" and float(cnn[0]["delta_points"]) == 0
     for r in cnn:
         delta = (float(r["accuracy"]) - float(cnn[0]["accuracy"])) * 100

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -15,6 +16,16 @@ from tests.conftest import read_csv, single_threaded
 pytest.importorskip("torch", reason="the studies train models")
 
 from toolkit.studies import datasize as study  # noqa: E402
+
+#: The tiny profile's sizes, seeds and table sizes with quicker families (the tests check the
+#: curves' structure and statistics, not their values): gnb in place of rf, and a narrower
+#: MLP with fewer minimum steps (still a network, so the epochs rule runs).
+SETTINGS = replace(
+    study.SETTINGS["tiny"], families=("lr", "gnb", "mlp:depth=1,width=16"), min_steps=20
+)
+#: On colour data the sizes and the notes are checked: two scikit-learn families (each
+#: network costs one ONNX export per point, the study's slowest step).
+COLOUR_SETTINGS = replace(SETTINGS, families=("lr", "gnb"))
 
 
 def number(text: str) -> float | None:
@@ -27,13 +38,13 @@ def digits_run(tmp_path_factory, digits_data):
 
     run_dir = tmp_path_factory.mktemp("datasize")
     with single_threaded():
-        section = run_tiny_study("datasize", digits_data, run_dir)
+        section = run_tiny_study("datasize", digits_data, run_dir, SETTINGS)
     return section, run_dir / "studies" / "datasize"
 
 
 def test_points_are_ordered_by_size_and_sizes_are_as_asked(digits_run, digits_data):
     section, folder = digits_run
-    settings = study.SETTINGS["tiny"]
+    settings = SETTINGS
     points = read_csv(folder / "learning_curves.csv")
     n_classes, n_train = digits_data.num_classes, len(digits_data.x_train)
     expected = [n_train if s is None else (s // n_classes) * n_classes for s in settings.sizes]
@@ -52,7 +63,7 @@ def test_error_bars_are_the_seed_spread(digits_run):
     _, folder = digits_run
     runs = read_csv(folder / "runs.csv")
     points = read_csv(folder / "learning_curves.csv")
-    seeds = study.SETTINGS["tiny"].seeds
+    seeds = SETTINGS.seeds
     assert len(runs) == seeds * len(points)
     for p in points:
         group = [
@@ -117,7 +128,7 @@ def test_flatten_rule_on_a_made_up_curve():
 
 def test_runs_on_colour_data(colour_data, run_tiny_study, tmp_path):
     with single_threaded():
-        section = run_tiny_study("datasize", colour_data, tmp_path)
+        section = run_tiny_study("datasize", colour_data, tmp_path, COLOUR_SETTINGS)
     points = read_csv(tmp_path / "studies" / "datasize" / "learning_curves.csv")
     sizes = sorted({int(p["train_size"]) for p in points})
     # 200 colour training images: 100, then the whole split (400 and 'all' are the same draw)

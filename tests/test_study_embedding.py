@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -9,7 +11,16 @@ from tests.conftest import read_csv
 
 pytest.importorskip("torch", reason="the studies train models")
 
-from toolkit.studies.embedding import available_methods, embed, mixed_augmentations  # noqa: E402
+from toolkit.studies.embedding import (  # noqa: E402
+    SETTINGS,
+    available_methods,
+    embed,
+    mixed_augmentations,
+)
+
+#: The tiny profile's settings with the shortest t-SNE scikit-learn allows (the tests check
+#: the quality numbers' ranges and arithmetic, not how good the maps are).
+QUICKER = replace(SETTINGS["tiny"], tsne_iter=250)
 
 
 def test_embed_is_seeded_and_two_dimensional(digits_data):
@@ -55,10 +66,10 @@ def _check(section, folder, data):
 
 
 def test_embedding_study_on_digits(digits_data, run_tiny_study, tmp_path):
-    section = run_tiny_study("embedding", digits_data, tmp_path)
+    section = run_tiny_study("embedding", digits_data, tmp_path, QUICKER)
     _check(section, tmp_path / "studies" / "embedding", digits_data)
 
 
 def test_embedding_study_on_colour(colour_data, run_tiny_study, tmp_path):
-    section = run_tiny_study("embedding", colour_data, tmp_path)
+    section = run_tiny_study("embedding", colour_data, tmp_path, QUICKER)
     _check(section, tmp_path / "studies" / "embedding", colour_data)

@@ -56,20 +56,5 @@ def test_overlap_helpers_on_known_sets():
     assert hardest_images(counts, scores, 4).tolist() == [3, 2, 4, 5]
 
 
-def test_errors_and_clustering_reuse_compare_models(digits_data, tmp_path, monkeypatch):
-    """After 'compare' in the same call, 'errors' and 'clustering' train nothing."""
-    import toolkit.train
-    from toolkit.studies.context import StudyContext
-    from toolkit.studies.profiles import get_profile
-    from toolkit.studies.runner import run_one
-
-    ctx = StudyContext(digits_data, get_profile("tiny"), tmp_path, progress=False)
-    assert run_one(ctx, "compare")["status"] == "ok"
-
-    def no_training(*args, **kwargs):
-        raise AssertionError("a model was trained again")
-
-    monkeypatch.setattr(toolkit.train, "train_model", no_training)
-    for name in ("errors", "clustering"):
-        outcome = run_one(ctx, name)
-        assert outcome["status"] == "ok", outcome["error"]
+# test_errors_and_clustering_reuse_compare_models is in tests/test_study_compare.py, where it
+# reuses that module's 'compare' run on digits instead of running compare once more.

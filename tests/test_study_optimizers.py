@@ -5,6 +5,7 @@ their rules, and a diverged run is recorded as such (no accuracy) and drawn."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -14,6 +15,13 @@ pytest.importorskip("torch", reason="the studies train models")
 
 from toolkit.studies import optimizers as study  # noqa: E402
 
+#: The tiny profile's settings with a narrower MLP (the tests check the grid, the curves and
+#: the schedules' rules, not how well the net learns).
+SETTINGS = replace(study.SETTINGS["tiny"], net="mlp:depth=1,width=16,bn=0,dropout=0")
+#: On colour data the study's shape is what is checked: one learning rate, every optimizer
+#: and every schedule.
+COLOUR_SETTINGS = replace(SETTINGS, lrs=(0.1,))
+
 
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory, digits_data):
@@ -21,7 +29,7 @@ def digits_run(tmp_path_factory, digits_data):
 
     run_dir = tmp_path_factory.mktemp("optimizers")
     with single_threaded():
-        section = run_tiny_study("optimizers", digits_data, run_dir)
+        section = run_tiny_study("optimizers", digits_data, run_dir, SETTINGS)
     return section, run_dir / "studies" / "optimizers"
 
 
@@ -32,7 +40,7 @@ def curve_of(curves: list[dict], row: dict, part: str) -> list[dict]:
 
 def test_every_optimizer_and_rate_ran_with_curves(digits_run):
     _, folder = digits_run
-    settings = study.SETTINGS["tiny"]
+    settings = SETTINGS
     grid = read_csv(folder / "grid.csv")
     assert [(r["optimizer"], float(r["lr"])) for r in grid] == [
         (o, lr) for o in study.OPTIMIZERS for lr in settings.lrs
@@ -59,14 +67,14 @@ def test_schedules_follow_their_rules(digits_run):
     rows = read_csv(folder / "schedules.csv")
     assert [r["schedule"] for r in rows] == list(study.SCHEDULES)
     curves = read_csv(folder / "curves.csv")
-    run = study.SETTINGS["tiny"].schedule_run
+    run = SETTINGS.schedule_run
     rates = {
         r["schedule"]: [float(c["lr_now"]) for c in curve_of(curves, r, "schedules")] for r in rows
     }
     assert rates["none"] == pytest.approx([run["lr"]] * len(rates["none"]))
     assert rates["cosine"] == sorted(rates["cosine"], reverse=True)
     assert rates["cosine"][-1] < run["lr"] / 10
-    knobs = study.SETTINGS["tiny"].schedule_knobs
+    knobs = SETTINGS.schedule_knobs
     # tiny decays once per epoch under all three: step every epoch, milestones 1 and 2
     assert knobs["step_size"] == 1 and tuple(knobs["milestones"]) == (1, 2)
     for name in ("step", "exponential", "multistep"):
@@ -132,7 +140,7 @@ def test_batches_to_target():
 
 def test_runs_on_colour_data(colour_data, run_tiny_study, tmp_path):
     with single_threaded():
-        section = run_tiny_study("optimizers", colour_data, tmp_path)
+        section = run_tiny_study("optimizers", colour_data, tmp_path, COLOUR_SETTINGS)
     grid = read_csv(tmp_path / "studies" / "optimizers" / "grid.csv")
-    assert len(grid) == len(study.OPTIMIZERS) * len(study.SETTINGS["tiny"].lrs)
+    assert len(grid) == len(study.OPTIMIZERS) * len(COLOUR_SETTINGS.lrs)
     assert json.dumps(section["findings"])
