@@ -78,8 +78,7 @@ def fake_run(folder: Path, *, test_per_class: int = 5, hostile: bool = False) ->
     models = folder / "models"
     models.mkdir(parents=True)
     classes = HOSTILE_CLASSES if hostile else ["dark", "bright"]
-    mean_name = "<i>mean</i>" if hostile else "mean"
-    mean_threshold_model(models / "mean.onnx", metadata=contract_metadata(mean_name, classes))
+    mean_threshold_model(models / "mean.onnx", metadata=contract_metadata("mean", classes))
     linear_classifier_model(models / "linear.onnx", metadata=contract_metadata("linear", classes))
     settings = {"dataset": "digits", "test_per_class": test_per_class, "seed": 0}
     (folder / "manifest.json").write_text(json.dumps({"settings": settings}))

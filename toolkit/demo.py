@@ -62,7 +62,7 @@ def _model_entry(index: int, path: Path, accuracy: float | None) -> dict:
     return {
         "index": index,
         "file": path.name,
-        "name": info.metadata.get("model_name") or path.stem,
+        "name": path.stem,  # the file's name: precision copies share their model_name
         "accuracy": accuracy,
         "class_names": names,
         "image_shape": shape[:2],
@@ -181,7 +181,7 @@ def screenshot_demo(out: str | Path, png: str | Path, strokes=SEVEN) -> Path:
     from toolkit.consumers.browser import Chromium, LocalServer
     from toolkit.results import atomic_write_bytes
 
-    with LocalServer(out) as server, Chromium(width=1180, height=760) as browser:
+    with LocalServer(out) as server, Chromium(width=1180, height=880) as browser:
         page = browser.open(server.url("index.html"))
         page.wait_for("window.xrbenchDemo && window.xrbenchDemo.ready", timeout=120)
         before = page.evaluate("xrbenchDemo.runs()")

@@ -155,13 +155,13 @@
   async function start() {
     clear();
     pen.strokeStyle = "#fff";
-    pen.lineWidth = Math.round(canvas.width / 12);
+    pen.lineWidth = Math.round(canvas.width / 10);
     pen.lineCap = "round";
     pen.lineJoin = "round";
     state.models = await (await fetch("models.json")).json();
     for (const model of state.models) {
       try {
-        const bytes = new Uint8Array(await (await fetch(`models/${model.file}`)).arrayBuffer());
+        const bytes = new Uint8Array(await (await fetch(`models/${encodeURIComponent(model.file)}`)).arrayBuffer());
         state.sessions[model.index] = await ort.InferenceSession.create(bytes, { executionProviders: ["wasm"] });
       } catch (error) {
         fail(model, `cannot load in this browser: ${(error && error.message) || error}`);
