@@ -74,7 +74,7 @@ class StaticSettings:
         per_channel: one scale per output channel of each weight.
         reduce_range: 7-bit weights, which avoids the int16 saturation of the u8 x s8
             multiply-add (VPMADDUBSW) that AVX2 CPUs without VNNI use: on such a CPU it
-            raised LeNet-5's label agreement with FP32 from 97.3% to 99.5% (README).
+            raised the ResNet's label agreement with FP32 from 62% to 99.15% (README).
         calibration: "MinMax", "Entropy" or "Percentile" (onnxruntime's CalibrationMethod).
         op_types: op types to quantize; ``None``: every one onnxruntime can. The default
             leaves Softmax (the scores) and the pixel normalisation in float.
