@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from toolkit.results import read_csv
-from toolkit.variants import latency_ratios
+from toolkit.variants import SLOWER_ABOVE, latency_ratios
 
 
 def pareto_points(run_dir: Path, runtime: str = "ort-cpu", batch_size: str = "1") -> list[dict]:
@@ -32,7 +32,7 @@ def pareto_points(run_dir: Path, runtime: str = "ort-cpu", batch_size: str = "1"
     ]
     ratios = latency_ratios(rows)  # a variant slower than its FP32 file is marked as such
     for p in points:
-        p["slower_than_fp32"] = ratios.get((p["model"], runtime, batch_size), 0.0) > 1.0
+        p["slower_than_fp32"] = ratios.get((p["model"], runtime, batch_size), 0.0) > SLOWER_ABOVE
     for p in points:
         p["pareto"] = not any(
             q["accuracy"] >= p["accuracy"]

@@ -4,10 +4,16 @@ A variant is a model of its own named ``<model>@<precision>`` (``lenet5@int8-sta
 is only worth its accuracy loss where it is faster; on a CPU without fast INT8 kernels for an
 operator it is slower, and then the tables, the Pareto figure and ``xrbench advise`` say so.
 One rule for all of them: the time ratio variant / FP32 on the same runtime and batch size,
-called slower when it is above 1.
+called slower when it is above 1 + the noise model's minimum effect (5%): a ratio of 1.01
+is a tie, not a loss (:mod:`toolkit.harness.noise`).
 """
 
 from __future__ import annotations
+
+from toolkit.harness.noise import DEFAULT_MIN_EFFECT
+
+#: The ratio above which a variant is called slower than its FP32 file.
+SLOWER_ABOVE = 1.0 + DEFAULT_MIN_EFFECT
 
 #: The column that the summary tables carry for a variant.
 VS_FP32 = "vs_fp32"
@@ -51,7 +57,7 @@ def slower_note(
     where it is); '' when it is not slower anywhere (or is not a variant)."""
     slow: dict[str, list[tuple]] = {}
     for (m, r, b), ratio in ratios.items():
-        if m == model and (runtime is None or r == runtime) and ratio > 1.0:
+        if m == model and (runtime is None or r == runtime) and ratio > SLOWER_ABOVE:
             slow.setdefault(r, []).append((int(b) if b.isdigit() else b, ratio))
     if not slow:
         return ""
@@ -93,4 +99,4 @@ def _summary_ratio_text(row: dict, reference: dict) -> str:
     if not parts:
         return ""
     text = ", ".join(f"{ratio:.2g}x@{batch}" for batch, ratio in parts)
-    return f"SLOWER {text}" if any(ratio > 1.0 for _, ratio in parts) else text
+    return f"SLOWER {text}" if any(ratio > SLOWER_ABOVE for _, ratio in parts) else text
