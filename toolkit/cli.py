@@ -532,8 +532,19 @@ def _add_load_parser(sub) -> None:
 STUDIES_NEED = "pip install 'xrbench[train,report]'"
 
 
+#: What the studies import (the training stack and the report extra), checked without
+#: importing any of them.
+STUDIES_IMPORT = ("torch", "sklearn", "pandas", "matplotlib")
+
+
 def _studies_missing() -> str | None:
-    """The first module the studies need that is missing, so --help and `study` say so."""
+    """Every module the studies need that is missing ('torch', 'pandas'), so --help and
+    `study` name them all; None when they can run."""
+    import importlib.util
+
+    missing = [name for name in STUDIES_IMPORT if importlib.util.find_spec(name) is None]
+    if missing:
+        return "', '".join(missing)
     try:
         import toolkit.studies  # noqa: F401
     except ModuleNotFoundError as e:
