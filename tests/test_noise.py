@@ -113,3 +113,23 @@ def test_the_default_worker_count_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("XRBENCH_WORKERS", "two")
     with pytest.raises(ValueError, match=r"\$XRBENCH_WORKERS must be an integer >= 0; got 'two'"):
         default_workers()
+
+
+def test_a_large_batch_predicted_to_be_long_is_not_warmed_up():
+    import time
+
+    from toolkit.harness.rounds import LONG_CALL_S, time_one_round
+
+    calls: list = []
+
+    def predict(batch):  # batch 1 takes 4 ms: 300 images predict 1.2 s > LONG_CALL_S
+        calls.append(len(batch))
+        time.sleep(0.004 if len(batch) == 1 else 0.001)
+
+    images = np.zeros((300, 2, 2), dtype=np.uint8)
+    assert 0.004 * 300 > LONG_CALL_S
+    time_one_round(predict, images, [1, 300], budget_s=0.0, warmed=set())
+    assert calls.count(300) == 1  # timed once, no warm-up call
+    calls.clear()
+    time_one_round(predict, images, [300], budget_s=0.0, warmed=set())
+    assert calls.count(300) == 2  # nothing predicts it long: one warm-up, one timed call

@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 #: Above this batch size a call is long: one warm-up and one timed call suffice per round.
 LARGE_BATCH = 256
 
+#: A large batch predicted to take longer than this (seconds) is not warmed up at all.
+LONG_CALL_S = 1.0
+
 #: Worker processes of `xrbench run` by default: a fresh process per round of the default 5.
 DEFAULT_WORKERS = 5
 
@@ -96,13 +99,23 @@ def time_one_round(
     """One round of one predictor: per batch size, at least ``budget_s`` seconds of calls.
 
     Small batches warm up every round (three calls: cheap, and caches were disturbed by
-    what ran in between); a large batch warms up only the first time this predictor sees it
-    (``warmed`` remembers), as one whole-set call can take seconds.
+    what ran in between). A large batch warms up once, the first time this predictor sees it
+    (``warmed`` remembers), and not at all when the sizes before it predict a call longer
+    than :data:`LONG_CALL_S`: the one-time costs of a first call (arena growth, page faults)
+    are then a small share of it, and a whole-set call of an SVM takes over ten seconds.
     """
-    seconds = {}
+    seconds: dict[int, list[float]] = {}
+    previous = None  # (size, median seconds) of the last size timed in this round
     for size in sizes:
         large = size > LARGE_BATCH
-        warmup = 3 if not large else (0 if warmed is not None and size in warmed else 1)
+        if not large:
+            warmup = 3
+        elif warmed is not None and size in warmed:
+            warmup = 0
+        elif previous is not None and previous[1] * size / previous[0] > LONG_CALL_S:
+            warmup = 0
+        else:
+            warmup = 1
         result = measure_latency(
             predict,
             make_batch(images, size),
@@ -114,6 +127,7 @@ def time_one_round(
         if warmed is not None:
             warmed.add(size)
         seconds[size] = [float(f"{s:.4g}") for s in result.seconds]  # what timings.json keeps
+        previous = (size, float(np.median(seconds[size])))
     return seconds
 
 
@@ -133,6 +147,11 @@ _WORKER: dict = {}
 def _init_worker(images: np.ndarray, threads: int | None, arena: bool) -> None:
     logging.basicConfig(level=logging.WARNING)
     _WORKER.update(images=images, threads=threads, arena=arena, runners={}, warmed={})
+    import toolkit.harness.runtimes  # noqa: F401  (onnxruntime: imported while the others start)
+
+
+def _started() -> int:
+    return os.getpid()
 
 
 def _open_subject(subject: Subject, threads: int | None, arena: bool):
@@ -192,6 +211,10 @@ class TimingPool:
             )
             for _ in range(workers)
         ]
+        # start every worker now, side by side, and wait: a worker starting later would
+        # share the cores with a round being timed
+        for future in [e.submit(_started) for e in self._executors]:
+            future.result()
 
     @property
     def workers(self) -> int:
