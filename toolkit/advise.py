@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from toolkit.results import read_csv
-from toolkit.variants import latency_ratios, slower_note
+from toolkit.variants import read_timings, slower_note, vs_fp32
 
 
 def _float(value) -> float | None:
@@ -111,7 +111,7 @@ def recommend(run_dir: str | Path) -> list[dict]:
     shares = peak_shares(rows, manifest)
     placement = read_csv(run_dir / "placement.csv") if (run_dir / "placement.csv").is_file() else []
     models = list(dict.fromkeys(r["model"] for r in rows))
-    ratios = latency_ratios(rows)
+    ratios = vs_fp32(read_timings(run_dir))  # compare's rule on the rounds
     advice = []
     for model in models:
         mine = [r for r in rows if r["model"] == model]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from toolkit.results import read_csv
-from toolkit.variants import SLOWER_ABOVE, latency_ratios
+from toolkit.variants import read_timings, vs_fp32
 
 
 def pareto_points(run_dir: Path, runtime: str = "ort-cpu", batch_size: str = "1") -> list[dict]:
@@ -30,9 +30,10 @@ def pareto_points(run_dir: Path, runtime: str = "ort-cpu", batch_size: str = "1"
         for m in accuracy
         if m in latency
     ]
-    ratios = latency_ratios(rows)  # a variant slower than its FP32 file is marked as such
+    ratios = vs_fp32(read_timings(run_dir))  # slower than its FP32 file by compare's rule
     for p in points:
-        p["slower_than_fp32"] = ratios.get((p["model"], runtime, batch_size), 0.0) > SLOWER_ABOVE
+        vs = ratios.get((p["model"], runtime, batch_size))
+        p["slower_than_fp32"] = bool(vs and vs.slower)
     for p in points:
         p["pareto"] = not any(
             q["accuracy"] >= p["accuracy"]

@@ -221,16 +221,18 @@ def load_model_run(run_dir: Path) -> ReportSection | None:
     summary = _read_json(run_dir / "summary.json")
     if not isinstance(summary, dict) or not isinstance(summary.get("summary"), list):
         return None
-    from toolkit.variants import flag_summary
+    from toolkit.variants import flag_summary, read_timings
 
-    rows = flag_summary([r for r in summary["summary"] if isinstance(r, dict)])
+    rows = flag_summary(
+        [r for r in summary["summary"] if isinstance(r, dict)], read_timings(run_dir)
+    )
     table = Table(
         file="summary.json",
         caption="One row per model and runtime: test accuracy with its confidence interval "
         "(ci95), macro F1, median latency (p50_ms@batch size), throughput (ips@batch size), "
         "training time, ONNX size and parity with the native model; for a precision variant "
         "(model@precision), vs_fp32 is its time over its FP32 file's at each batch size, "
-        "SLOWER when above 1.",
+        "SLOWER when its 95% interval over the timing rounds lies wholly above 1.05.",
         columns=run_columns(rows),
         rows=rows,
     )
