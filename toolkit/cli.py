@@ -815,9 +815,9 @@ def cmd_run(args) -> int:
             }
         )
     else:
-        from toolkit.variants import flag_summary
+        from toolkit.variants import flag_summary, read_timings
 
-        summary = flag_summary(result.summary)  # variants slower than FP32 say so
+        summary = flag_summary(result.summary, read_timings(result.path))  # slower than FP32
         columns = list(dict.fromkeys(k for row in summary for k in row))
         if summary:
             print(format_table(summary, columns))
