@@ -821,9 +821,10 @@ def cmd_run(args) -> int:
         columns = list(dict.fromkeys(k for row in summary for k in row))
         if summary:
             print(format_table(summary, columns))
+        from toolkit.bandwidth import bound_notes
         from toolkit.harness.timing import percentile_notes
 
-        for note in percentile_notes(result.rows):
+        for note in percentile_notes(result.rows) + bound_notes(result.rows):
             print(f"note: {note}")
         wall = f"wall time: {result.wall_time_s:.0f} s"
         earlier = result.wall_time_s - result.session_wall_time_s
