@@ -52,3 +52,48 @@ def test_bound_is_weight_bytes_over_bandwidth(tmp_path):
 def test_tiny_array_is_refused():
     with pytest.raises(ValueError, match="nbytes must be at least 4096"):
         read_bandwidth(100)
+
+
+def _latency_rows(model: str):
+    head = {"model": model, "dataset": "digits", "threads": 2}
+    return [
+        {**head, "runtime": rt, "provider": pv, "batch_size": b, "metric": m, "value": v}
+        for rt, pv in (("ort-cpu", "CPUExecutionProvider"), ("sklearn", "sklearn"))
+        for b, m, v in (
+            (1, "latency_p50_ms", 0.5),
+            (256, "latency_p50_ms", 40.0),
+            ("", "accuracy", 0.9),
+        )
+    ]
+
+
+def test_bound_rows_of_a_scan_model_sit_beside_its_onnx_latency(tmp_path, monkeypatch):
+    from toolkit import bandwidth
+
+    monkeypatch.setattr(bandwidth, "_dram", read_bandwidth(1 << 20, repeats=2))
+    path = _file(tmp_path, 1000)
+    added = bandwidth.bound_rows("knn", path, _latency_rows("knn"))
+    (weights,) = [r for r in added if r["metric"] == "streamed_weight_bytes"]
+    assert weights["value"] == 16000 and weights["runtime"] == ""
+    bounds = {(r["runtime"], r["batch_size"], r["metric"]): r for r in added if r is not weights}
+    assert set(bounds) == {
+        ("ort-cpu", b, m) for b in (1, 256) for m in bandwidth.BOUND_METRICS
+    }  # ONNX runtimes only: the native kNN is not this file
+    want = 16000 / bandwidth._dram["bandwidth_bytes_s"] * 1e3
+    assert bounds[("ort-cpu", 256, "bandwidth_bound_ms")]["value"] == pytest.approx(want)
+    assert bounds[("ort-cpu", 1, "bandwidth_bound_ms")]["provider"] == "CPUExecutionProvider"
+    assert bandwidth.bound_rows("knn@int8-static", path, _latency_rows("knn@int8-static"))
+    for model in ("lr", "cnn", "knnx"):  # not a scan model: no rows, nothing measured
+        assert bandwidth.bound_rows(model, path, _latency_rows(model)) == []
+    assert (
+        bandwidth.bound_rows(
+            "knn", path, [r for r in _latency_rows("knn") if r["batch_size"] == ""]
+        )
+        == []
+    )
+
+    notes = bandwidth.bound_notes(_latency_rows("knn") + added)
+    assert len(notes) == 1
+    assert notes[0].startswith("knn on ort-cpu: p50 0.5 ms at batch 1, p50 40 ms at batch 256; ")
+    assert "ms from main memory" in notes[0] and notes[0].endswith("(0.0 MB of weights)")
+    assert bandwidth.bound_notes(_latency_rows("knn")) == []

@@ -94,3 +94,111 @@ def memory_bound(onnx_path: str | Path, bandwidth: dict | None = None) -> dict[s
         "cached_bandwidth_gbs": cached["bandwidth_bytes_s"] / 1e9,
         "cached_bound_ms": nbytes / cached["bandwidth_bytes_s"] * 1e3,
     }
+
+
+#: Models whose every call is a scan of their weights (a kNN's training matrix): for them
+#: the bound is a row of the run, beside the measured latency. For the nets and the linear
+#: models it is far below the compute time and says nothing, so they get none.
+SCAN_MODELS = ("knn",)
+
+#: The metrics :func:`bound_rows` adds, per ONNX runtime and batch size: the call's floor
+#: reading its weights from main memory, and from a cache-sized array (a benchmark calls the
+#: same file over and over, so its weights may stay in the last-level cache).
+BOUND_METRICS = ("bandwidth_bound_ms", "bandwidth_bound_cached_ms")
+
+_dram: dict | None = None  # main memory's rate, measured once per process (a second or two)
+
+
+def _is_onnx_runtime(runtime: str) -> bool:
+    from toolkit.harness.runtimes import get_runtime
+
+    try:
+        return get_runtime(runtime).kind == "onnx"
+    except (KeyError, ValueError):
+        return False
+
+
+def bound_rows(model: str, onnx_path: str | Path, rows: list[dict]) -> list[dict]:
+    """results.csv rows of the memory-bandwidth bound of a scan model's file, one per metric
+    of :data:`BOUND_METRICS` for each ONNX runtime x batch size of ``rows`` that has a
+    ``latency_p50_ms`` of ``model``, plus a ``streamed_weight_bytes`` row; [] for any other
+    model (``lr``, ``cnn@int8-static``: see :data:`SCAN_MODELS`) or where nothing was timed.
+
+    A call reads its weights at least once whatever its batch, so the bound is the same
+    number at every batch size; it sits on each latency row's batch so that the two are read
+    side by side (per image it is the bound over the batch size).
+
+    Args:
+        model: the run's model name (``knn``; a variant ``knn@...`` or ``knn:k=3`` counts).
+        onnx_path: its exported file.
+        rows: the rows evaluate() has made for it (quality and latency on each runtime).
+    """
+    base = str(model).split("@", 1)[0].split(":", 1)[0]
+    if base not in SCAN_MODELS:
+        return []
+    timed = [
+        r
+        for r in rows
+        if r.get("model") == model
+        and r.get("metric") == "latency_p50_ms"
+        and _is_onnx_runtime(str(r.get("runtime")))
+    ]
+    if not timed:
+        return []
+    global _dram
+    if _dram is None:
+        _dram = read_bandwidth()
+    bound = memory_bound(onnx_path, _dram)
+    keys = ("model", "dataset", "runtime", "provider", "batch_size", "threads")
+    out = [
+        {
+            **{k: timed[0].get(k) for k in ("model", "dataset")},
+            "runtime": "",
+            "provider": "",
+            "batch_size": "",
+            "threads": "",
+            "metric": "streamed_weight_bytes",
+            "value": bound["weight_bytes"],
+        }
+    ]
+    for r in timed:
+        head = {k: r.get(k) for k in keys}
+        out.append({**head, "metric": BOUND_METRICS[0], "value": bound["dram_bound_ms"]})
+        out.append({**head, "metric": BOUND_METRICS[1], "value": bound["cached_bound_ms"]})
+    return out
+
+
+def bound_notes(rows: list[dict]) -> list[str]:
+    """One line per model x runtime that has bound rows, for the table `xrbench run` prints:
+    the measured p50 at each batch size beside the bound of a call ('knn on ort-cpu: p50
+    1.6 ms at batch 1, 295 ms at batch 256; memory-bandwidth bound of a call 1.72 ms from
+    main memory, 1.02 ms from cache (11.2 MB of weights)')."""
+    value = {
+        (r.get("model"), r.get("runtime"), str(r.get("batch_size")), r.get("metric")): r["value"]
+        for r in rows
+        if r.get("metric") in ("latency_p50_ms", *BOUND_METRICS)
+    }
+    weights = {
+        r.get("model"): float(r["value"])
+        for r in rows
+        if r.get("metric") == "streamed_weight_bytes"
+    }
+    per_pair: dict[tuple, dict[str, tuple]] = {}
+    for (model, runtime, batch, metric), bound in value.items():
+        p50 = value.get((model, runtime, batch, "latency_p50_ms"))
+        if metric == BOUND_METRICS[0] and p50 not in (None, ""):
+            cached = value.get((model, runtime, batch, BOUND_METRICS[1]))
+            per_pair.setdefault((model, runtime), {})[batch] = (float(p50), float(bound), cached)
+    notes = []
+    for (model, runtime), by_batch in per_pair.items():
+        batches = sorted(by_batch, key=lambda b: (not b.isdigit(), int(b) if b.isdigit() else 0))
+        measured = ", ".join(f"p50 {by_batch[b][0]:.3g} ms at batch {b}" for b in batches)
+        _, dram, cached = by_batch[batches[0]]
+        floor = f"{dram:.3g} ms from main memory"
+        if cached not in (None, ""):
+            floor += f", {float(cached):.3g} ms from cache"
+        mb = f" ({weights[model] / 1e6:.1f} MB of weights)" if model in weights else ""
+        notes.append(
+            f"{model} on {runtime}: {measured}; memory-bandwidth bound of a call {floor}{mb}"
+        )
+    return notes
