@@ -4,6 +4,7 @@ quality and timing as separate steps, and the same path for `xrbench run` and th
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import onnx
@@ -200,6 +201,9 @@ class TestTimingInRounds:
             trained=trained,
         )
         assert all(not r.evaluation.latency for r in measurement.results)
+        # the native quality pass is the parity pass's predictions, not a second pass
+        native = next(r for r in measurement.results if r.runtime == "sklearn")
+        assert native.evaluation.labels is exported.native[0]
         return exported, measurement
 
     def _timed(self, measurement, exported, split, pool=None, rounds=2):
@@ -241,9 +245,12 @@ class TestTimingInRounds:
             assert not measurement.failures
             for result in measurement.results:
                 assert [len(r.rounds) for r in result.evaluation.latency] == [2, 2]
-            # the saved model gone: the workers cannot open the native runtime for a new model
+            # no model handed over and the saved model gone: the workers cannot open the
+            # native runtime for a new model
             exported2, measurement2 = self._quality_only(trained, split, tmp_path / "b.onnx")
             exported2.saved.path.unlink()
+            native = next(r for r in measurement2.results if r.runtime == "sklearn")
+            native.runner = replace(native.runner, trained=None)
             self._timed(measurement2, exported2, split, pool=pool)
         assert [f["runtime"] for f in measurement2.failures] == ["sklearn"]
         assert "timing round 1" in measurement2.failures[0]["error"]

@@ -133,3 +133,24 @@ def test_a_large_batch_predicted_to_be_long_is_not_warmed_up():
     calls.clear()
     time_one_round(predict, images, [300], budget_s=0.0, warmed=set())
     assert calls.count(300) == 2  # nothing predicts it long: one warm-up, one timed call
+
+
+def test_a_very_long_call_is_timed_in_fewer_rounds(monkeypatch):
+    import time
+
+    from toolkit.harness import rounds
+
+    class _Slow:
+        runtime = "slow"
+
+        def predict(self, batch):
+            if len(batch) > 1:
+                time.sleep(0.02)
+
+    monkeypatch.setattr(rounds, "VERY_LONG_CALL_S", 0.01)
+    images = np.zeros((300, 2, 2), dtype=np.uint8)
+    subject = Subject("slow", path=None, runner=_Slow())
+    result = time_in_rounds([subject], images, [1, "all"], budget_s=0.0, rounds=5)
+    by_size = {r.batch_size: r for r in result.latency["slow"]}
+    assert len(by_size[1].rounds) == 5  # short calls: every round
+    assert len(by_size[300].rounds) == rounds.VERY_LONG_ROUNDS  # long: enough for an interval

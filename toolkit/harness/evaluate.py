@@ -100,6 +100,7 @@ def evaluate_predictor(
     budget_s: float = 1.0,
     extra_rows: dict[str, float] | None = None,
     rounds: int = 1,
+    predictions: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Evaluation:
     """Accuracy, precision, recall, F1, confusion and latency of one predictor.
 
@@ -111,6 +112,8 @@ def evaluate_predictor(
         batch_sizes: batch sizes to time; 'all' is the whole test set in one call.
         budget_s: seconds of timed calls per batch size (at least a few calls each).
         extra_rows: more per-runtime metrics to record (e.g. model size).
+        predictions: this predictor's (labels, scores) on ``x_test`` where they are already
+            known (no second pass over the test set).
 
     Returns:
         The predictions, metrics and tidy rows (see :data:`toolkit.schema.COLUMNS`).
@@ -126,7 +129,10 @@ def evaluate_predictor(
         def check(n_images: int, label, scores) -> None:
             check_outputs(info.path.name, n_images, label, scores, num_classes)
 
-    labels, scores = predict_all(predictor.predict, x_test, check=check)
+    if predictions is None:
+        labels, scores = predict_all(predictor.predict, x_test, check=check)
+    else:
+        labels, scores = predictions
     quality, cm = classification_metrics(y_test, labels, num_classes)
     base = {
         "model": model,

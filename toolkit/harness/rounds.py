@@ -38,6 +38,13 @@ LARGE_BATCH = 256
 #: A large batch predicted to take longer than this (seconds) is not warmed up at all.
 LONG_CALL_S = 1.0
 
+#: A batch size whose calls took longer than this (median, seconds) in the first
+#: :data:`VERY_LONG_ROUNDS` rounds is not timed in the later ones: an SVM's whole-set call
+#: on scikit-learn takes 15 s, and five rounds of it were a sixth of the default run. Its
+#: interval then comes from three rounds (a wider t, an honest one).
+VERY_LONG_CALL_S = 5.0
+VERY_LONG_ROUNDS = 3
+
 #: Worker processes of `xrbench run` by default: a fresh process per round of the default 5.
 DEFAULT_WORKERS = 5
 
@@ -74,12 +81,18 @@ class Subject:
         native: the runtime runs the trained model, not the file.
         runner: an open runner, for rounds in this process (None in workers: they open
             their own from ``path``).
+        trained: the trained model of a native runtime, handed to the workers (pickled
+            between this process and its own workers), so that a worker does not reload
+            the saved model: loading a .skops file imports all of scikit-learn and torch,
+            seconds per worker (None: the worker loads the file beside ``path``).
     """
 
     runtime: str
     path: Path
     native: bool = False
     runner: object = field(default=None, repr=False, compare=False)
+    trained: object = field(default=None, repr=False, compare=False)
+    skip: frozenset = frozenset()  # batch sizes not timed in this round (very long calls)
 
 
 def resolve_sizes(batch_sizes: Sequence[int | str], n_images: int) -> list[int]:
@@ -158,12 +171,17 @@ def _open_subject(subject: Subject, threads: int | None, arena: bool):
     from toolkit.harness.runtimes import get_runtime, open_onnx
 
     if subject.native:
-        from toolkit.saved import load_trained
+        trained = subject.trained
+        if trained is None:
+            from toolkit.saved import load_trained
 
-        return get_runtime(subject.runtime).open(load_trained(subject.path), threads)
+            trained = load_trained(subject.path)
+        return get_runtime(subject.runtime).open(trained, threads)
+    # the placement was profiled in the run's own process: the workers open the timed session
+    # only (a second, profiled session of a large forest costs seconds per worker)
     if arena:
-        return open_onnx(subject.path, subject.runtime, threads)
-    return open_onnx(subject.path, subject.runtime, threads, arena=False)
+        return open_onnx(subject.path, subject.runtime, threads, profile=False)
+    return open_onnx(subject.path, subject.runtime, threads, arena=False, profile=False)
 
 
 def _round_in_worker(
@@ -182,8 +200,9 @@ def _round_in_worker(
             if key not in runners:
                 runners[key] = _open_subject(subject, _WORKER["threads"], _WORKER["arena"])
                 warmed[key] = set()
+            timed = [size for size in sizes if size not in subject.skip]
             out[subject.runtime] = time_one_round(
-                runners[key].predict, _WORKER["images"], sizes, budget_s, warmed[key]
+                runners[key].predict, _WORKER["images"], timed, budget_s, warmed[key]
             )
         except Exception as e:  # reported as this runtime's failure, the others go on
             out[subject.runtime] = f"{type(e).__name__}: {e}"
@@ -256,6 +275,17 @@ class RoundsResult:
     errors: dict[str, str] = field(default_factory=dict)
 
 
+def _very_long(collected: dict[int, list[list[float]]]) -> frozenset:
+    """Batch sizes timed in :data:`VERY_LONG_ROUNDS` rounds already whose calls take longer
+    than :data:`VERY_LONG_CALL_S`: enough rounds for an interval, not worth more."""
+    return frozenset(
+        size
+        for size, per_round in collected.items()
+        if len(per_round) >= VERY_LONG_ROUNDS
+        and float(np.median([np.median(r) for r in per_round])) > VERY_LONG_CALL_S
+    )
+
+
 def time_in_rounds(
     subjects: Sequence[Subject],
     images: np.ndarray,
@@ -292,13 +322,17 @@ def time_in_rounds(
             break
         if on_round is not None:
             on_round(index, rounds)
-        order = rotated(live, index)
+        order = [replace(s, skip=_very_long(collected[s.runtime])) for s in rotated(live, index)]
         if pool is not None:
             measured = pool.run_round(index, order, sizes, budget_s)
         else:
             measured = {
                 s.runtime: time_one_round(
-                    s.runner.predict, images, sizes, budget_s, warmed[s.runtime]
+                    s.runner.predict,
+                    images,
+                    [size for size in sizes if size not in s.skip],
+                    budget_s,
+                    warmed[s.runtime],
                 )
                 for s in order
             }
