@@ -239,13 +239,7 @@ def time_runtime(
     appended to its ``evaluation`` (its ``latency`` and its tidy ``rows``); returns it."""
     from toolkit.harness.evaluate import time_predictor
 
-    base = {
-        "model": model,
-        "dataset": dataset,
-        "runtime": runner.runtime,
-        "provider": runner.provider,
-        "threads": runner.threads,
-    }
+    base = _base(runner, model, dataset, batch_size=False)
     latency, rows = time_predictor(runner, base, images, batch_sizes, budget_s, rounds)
     evaluation.latency += latency
     evaluation.rows += rows
@@ -310,8 +304,7 @@ def time_runtimes(
                 on_failure(result.runtime, error)
             continue
         latency = timed.latency.get(result.runtime, [])
-        base = _base(result.runner, model, dataset)
-        del base["batch_size"]
+        base = _base(result.runner, model, dataset, batch_size=False)
         result.evaluation.latency += latency
         result.evaluation.rows += latency_rows(base, latency)
     return measurement
@@ -416,12 +409,13 @@ def measure_runtimes(
     return measurement
 
 
-def _base(runner, model: str, dataset: str) -> dict:
-    return {
+def _base(runner, model: str, dataset: str, batch_size: bool = True) -> dict:
+    """The columns every row of one runner has; latency rows add their own batch size."""
+    base = {
         "model": model,
         "dataset": dataset,
         "runtime": runner.runtime,
         "provider": runner.provider,
         "threads": runner.threads,
-        "batch_size": "",
     }
+    return {**base, "batch_size": ""} if batch_size else base
