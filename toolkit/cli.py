@@ -37,7 +37,7 @@ and /usr/share/datasets/<name>, and downloaded (checksum-verified) if absent.
 
 #: Flags `run --resume` accepts besides RUN_DIR: they change neither what is trained nor how
 #: it is measured, so the manifest's settings stay the whole story of the run.
-RESUME_FLAGS = ("--json", "--no-download")
+RESUME_FLAGS = ("--json", "--no-download", "--cluster")
 
 
 def _number(convert, accepts, description: str):
@@ -292,6 +292,14 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         help="worker processes the rounds are spread over, one timing at a time (round r runs "
         "in worker r mod N); 0 times in this process (default: $XRBENCH_WORKERS, else 5: a "
         "process per round)",
+    )
+    parser.add_argument(
+        "--cluster",
+        default=None,
+        metavar="local:N|tcp://HOST:PORT",
+        help="train, export and check each model as a Dask task there (N local worker "
+        "processes, or a running `dask scheduler`); every model is then measured and timed "
+        "here, after all trainings are back (default: $XRBENCH_CLUSTER, else this process)",
     )
     _add_timing_options(parser)
 
@@ -798,6 +806,7 @@ def cmd_run(args) -> int:
         progress=sys.stderr.isatty() or not args.json,
         **({} if args.precisions is None else {"precisions": args.precisions}),
         train_options=args.train or {},
+        cluster=args.cluster,
     )
     result = run(config, resume=args.resume)
     if args.json:

@@ -8,13 +8,20 @@ are not done yet, with the settings of the run's manifest.
 Two faults end a run early but cleanly, each with the run folder to resume: a full disk
 (:class:`DiskFull`, after the last finished model's tables) and Ctrl-C (the
 KeyboardInterrupt carries ``run_dir``). The manifest adds up the wall time of every session.
+
+With ``--cluster`` (:mod:`toolkit.cluster`) each model's training, export and reference
+accuracy is one Dask task (:func:`train_task`); the client gathers them all, closes a local
+cluster, and only then measures and times every model here, so no timing shares the host
+with a training. ``manifest["hosts"]`` says where each model was trained and timed.
 """
 
 from __future__ import annotations
 
 import errno
 import json
+import platform
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Sequence
@@ -77,6 +84,11 @@ class RunConfig:
     calibration_images: int = 512
     download: bool = True
     progress: bool = True
+    cluster: str | None = None  # local:N or tcp://HOST:PORT; None: $XRBENCH_CLUSTER; '': here
+
+
+#: RunConfig fields that change no result: a resume takes them from the call, not the manifest.
+CALL_ONLY = ("progress", "download", "cluster")
 
 
 @dataclass
@@ -158,8 +170,8 @@ def run(config: RunConfig, resume: str | Path | None = None) -> RunResult:
     Args:
         config: what to run.
         resume: an interrupted run folder to complete instead; its manifest's settings
-            replace ``config`` (except ``progress`` and ``download``, which change no
-            result), and models it finished are skipped.
+            replace ``config`` (except ``progress``, ``download`` and ``cluster``, which
+            change no result), and models it finished are skipped.
 
     Raises:
         ValueError: an unknown model, runtime or bad parameter, a run name that is not one
@@ -170,11 +182,15 @@ def run(config: RunConfig, resume: str | Path | None = None) -> RunResult:
         DiskFull: the disk filled up; the run folder keeps the models finished before.
         KeyboardInterrupt: with ``run_dir`` set to the run folder once it exists.
     """
+    from toolkit.cluster import parse_cluster
+
     started = time.perf_counter()
+    cluster = parse_cluster(config.cluster)  # a bad --cluster fails before any work
     if resume is not None:
         config = config_from_manifest(
             Path(resume), progress=config.progress, download=config.download
         )
+        config.cluster = cluster.text if cluster is not None else ""
     else:  # a wrong --out or --name fails before any data is loaded
         check_run_root(config.out)
         if config.run_name is not None:
@@ -193,11 +209,17 @@ def run(config: RunConfig, resume: str | Path | None = None) -> RunResult:
     job = None
     try:
         job = _Run(config, runtimes, resume, started)
+        todo = []
         for name in config.models:
             if name in job.done:
                 _log(f"{name}: done in the interrupted run, skipped")
-                continue
-            job.run_one(name)
+            else:
+                todo.append(name)
+        if cluster is None:
+            for name in todo:
+                job.run_one(name)
+        elif todo:
+            job.run_on_cluster(todo, cluster)
         job.save()
     except KeyboardInterrupt as e:  # the CLI says how to resume
         e.run_dir = job.folder.path if job is not None else (Path(resume) if resume else None)
@@ -232,7 +254,7 @@ def config_from_manifest(path: Path, progress: bool = True, download: bool = Tru
             f"`xrbench run`; continue it with `xrbench study NAMES --into {path}`."
         )
     known = {f for f in RunConfig.__dataclass_fields__}
-    values = {k: v for k, v in settings.items() if k in known and k not in ("progress", "download")}
+    values = {k: v for k, v in settings.items() if k in known and k not in CALL_ONLY}
     values["out"], values["run_name"] = str(path.parent), path.name
     if "rounds" not in settings:  # a run from before rounds: its models were timed in one
         values.update(rounds=1, workers=0)
@@ -268,6 +290,100 @@ def run_test_set(run_dir: str | Path):
     """The test images and labels a finished run was evaluated on (from its manifest)."""
     _, split = prepare_data(config_from_manifest(Path(run_dir), progress=False))
     return split.test_xy
+
+
+def fit_model(name: str, config: RunConfig, split: Split, class_names, progress=None):
+    """Step 1 of one model of a run, with the run's seed, training options and threads."""
+    from toolkit import measure
+
+    return measure.train(
+        name,
+        split,
+        dataset=config.dataset,
+        class_names=class_names,
+        seed=config.seed,
+        train_options={**config.train_options, "epochs": config.epochs},
+        progress=config.progress if progress is None else progress,
+        threads=config.threads,
+    )
+
+
+def training_history(trained) -> dict:
+    """The history.json entry of one trained model."""
+    return {
+        "status": trained.status,
+        "device": trained.device,
+        "recipe": trained.config.get("recipe"),  # toolkit.recipes; None for non-nets
+        "epochs": trained.history,
+        "curve": trained.curve,
+    }
+
+
+def export_model(name: str, trained, config: RunConfig, split: Split, num_classes: int, folder):
+    """Step 2 of one model of a run into ``folder``'s models/ (a RunFolder); a training that
+    gave no usable model is an error."""
+    from toolkit import measure
+
+    if trained.status not in TRAINED_OK:
+        raise RuntimeError(f"training {trained.status} (see history.json)")
+    _log(f"{name}: trained in {trained.train_time_s:.1f} s; exporting to ONNX ...")
+    # the file is written once, carrying its own parity and the metrics measured at export
+    return measure.export_once(
+        trained,
+        folder.model_path(model_slug(name)),
+        split,
+        threads=config.threads,
+        num_classes=num_classes,
+    )
+
+
+class TaskFailed(RuntimeError):
+    """A model's task failed on a cluster worker: its error, traceback and where it ran."""
+
+    def __init__(self, remote: dict):
+        self.error, self.traceback = remote["error"], remote.get("traceback", "")
+        self.where = remote["where"]
+        super().__init__(f"{self.error} (on worker {self.where['worker'] or '?'})")
+
+
+def train_task(name: str, config: RunConfig, split: Split, class_names, num_classes: int) -> dict:
+    """A cluster worker's part of one model: train, export and check it in a scratch folder.
+
+    Returns the files' bytes, parity, complexity, the ort-cpu quality, the history and the
+    trained model (pickled by Dask: a cluster is trusted), and ``where`` (worker address and
+    host). An error is returned too (with its traceback), so that the client records it as
+    the model's failure row instead of Dask retrying a deterministic fault. torch's threads
+    are pinned to the run's ``--threads`` first, as a serial run's are.
+    """
+    from distributed import get_worker
+
+    where = {"worker": get_worker().address, "host": platform.node()}
+    out: dict = {"where": where, "history": None}
+    try:
+        if config.threads:
+            try:
+                import torch
+            except ImportError:
+                pass
+            else:
+                torch.set_num_threads(config.threads)
+        trained = fit_model(name, config, split, class_names, progress=False)
+        out["history"] = training_history(trained)
+        with tempfile.TemporaryDirectory(prefix="xrbench-task-") as scratch:
+            folder = RunFolder(scratch)
+            folder.models_dir.mkdir()
+            exported = export_model(name, trained, config, split, num_classes, folder)
+            out["files"] = {p.name: p.read_bytes() for p in folder.models_dir.iterdir()}
+        out.update(
+            onnx=exported.path.name,
+            trained=trained,
+            parity=exported.parity,
+            quality=exported.quality,
+            complexity=exported.complexity,
+        )
+        return out
+    except Exception as e:
+        return {**out, "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}
 
 
 class _Run:
@@ -427,23 +543,27 @@ class _Run:
         self._clock()
         self.folder.write_manifest(self.manifest)
 
-    def run_one(self, name: str) -> None:
-        """One model, then every table saved; its failure is a row, a full disk a stop."""
+    def run_one(self, name: str, remote: dict | None = None) -> None:
+        """One model, then every table saved; its failure is a row, a full disk a stop.
+
+        ``remote``: what :func:`train_task` returned for it on a cluster worker (None: the
+        model is trained here)."""
         result = self.result
         kept = (len(result.rows), len(result.parity), len(result.placement), len(result.summary))
         try:
-            self.run_model(name)
+            self.run_model(name, remote)
         except Exception as e:  # one model's failure is a row, not the end of the run
             if disk_full_error(e) is not None:
                 self._stop_disk_full(name, e, kept)
             _log(f"{name}: FAILED: {e}")
-            result.failures.append(
-                {
-                    "model": name,
-                    "error": f"{type(e).__name__}: {e}",
-                    "traceback": traceback.format_exc(),
-                }
-            )
+            failure = {
+                "model": name,
+                "error": f"{type(e).__name__}: {e}",
+                "traceback": traceback.format_exc(),
+            }
+            if isinstance(e, TaskFailed):  # the worker's own error, traceback and address
+                failure.update(error=e.error, traceback=e.traceback, worker=e.where["worker"])
+            result.failures.append(failure)
         try:
             self.save()
         except OSError as e:
@@ -488,39 +608,87 @@ class _Run:
             },
         )
 
-    def run_model(self, name: str) -> None:
-        """Train, export, check parity and evaluate one model (and its precision variants)."""
-        from toolkit import measure
+    def run_on_cluster(self, names: list[str], cluster) -> None:
+        """Train, export and check every model of ``names`` as one Dask task each, then
+        measure and time them here, model by model, once every task is back.
+
+        The split reaches each worker once (scattered with broadcast). A local cluster is
+        closed before the first timing, and a remote one's workers run on other hosts, so
+        no timing shares its host with a training. Dask reruns the tasks of a lost worker.
+        """
+        from distributed import as_completed
+
+        from toolkit.cluster import open_cluster
+        from toolkit.progress import progress
 
         config = self.config
-        _log(f"{name}: training on {len(self.split.x_train)} images ...")
-        trained = measure.train(
-            name,
-            self.split,
-            dataset=config.dataset,
-            class_names=self.data.class_names,
-            seed=config.seed,
-            train_options={**config.train_options, "epochs": config.epochs},
-            progress=config.progress,
-            threads=config.threads,
-        )
-        self.histories[name] = {
-            "status": trained.status,
-            "device": trained.device,
-            "epochs": trained.history,
-            "curve": trained.curve,
-        }
-        if trained.status not in TRAINED_OK:
-            raise RuntimeError(f"training {trained.status} (see history.json)")
-        _log(f"{name}: trained in {trained.train_time_s:.1f} s; exporting to ONNX ...")
-        # the file is written once, carrying its own parity and the metrics measured at export
-        exported = measure.export_once(
-            trained,
-            self.folder.model_path(model_slug(name)),
-            self.split,
-            threads=config.threads,
-            num_classes=self.data.num_classes,
-        )
+        gathered: dict[str, dict] = {}
+        with open_cluster(cluster) as client:
+            split = client.scatter(self.split, broadcast=True, hash=False)
+            futures = {
+                client.submit(
+                    train_task,
+                    name,
+                    config,
+                    split,
+                    self.data.class_names,
+                    self.data.num_classes,
+                    key=f"xrbench-train-{model_slug(name)}-{time.time_ns()}",
+                    retries=0,
+                ): name
+                for name in names
+            }
+            _log(
+                f"cluster: {len(futures)} training tasks on "
+                f"{len(client.scheduler_info().get('workers', {}))} workers ({cluster.text})"
+            )
+            bar = progress(
+                desc="train on cluster",
+                total=len(futures),
+                unit="task",
+                disable=not config.progress,
+            )
+            with bar:
+                for future in as_completed(futures):
+                    name = futures[future]
+                    try:
+                        gathered[name] = future.result()
+                    except Exception as e:  # the task could not run (e.g. it lost its workers)
+                        gathered[name] = {
+                            "where": {"worker": "", "host": ""},
+                            "error": f"{type(e).__name__}: {e}",
+                            "traceback": traceback.format_exc(),
+                        }
+                    where = gathered[name]["where"]
+                    state = "FAILED" if "error" in gathered[name] else "trained"
+                    bar.set_postfix(last=f"{name} {state} on {where['worker'] or '?'}")
+                    bar.update(1)
+        _log("cluster: every training task is back; measuring and timing here")
+        for name in names:
+            self.run_one(name, gathered[name])
+
+    def run_model(self, name: str, remote: dict | None = None) -> None:
+        """Train, export, check parity and evaluate one model (and its precision variants);
+        with ``remote``, the training and export done on a worker (:func:`train_task`)."""
+        config = self.config
+        if remote is None:
+            _log(f"{name}: training on {len(self.split.x_train)} images ...")
+            where = {"worker": "", "host": platform.node()}
+            try:
+                trained = fit_model(name, config, self.split, self.data.class_names)
+                self.histories[name] = training_history(trained)
+                exported = export_model(
+                    name, trained, config, self.split, self.data.num_classes, self.folder
+                )
+            finally:
+                self._record_hosts(name, where)
+        else:
+            self._record_hosts(name, remote["where"])
+            if remote.get("history") is not None:
+                self.histories[name] = remote["history"]
+            if "error" in remote:
+                raise TaskFailed(remote)
+            trained, exported = self._unpack(name, remote)
         parity = exported.parity
         self.result.parity.append(
             {"model": name, "dataset": config.dataset, "score_kind": trained.score_kind, **parity}
@@ -559,6 +727,39 @@ class _Run:
         if trained.framework_entry.precision_variants:
             for precision in config.precisions:
                 self.run_variant(name, exported, precision, extra)
+
+    def _record_hosts(self, name: str, where: dict) -> None:
+        """manifest["hosts"]: the worker (and host) each model was trained on, and the host
+        that measured and timed it (always this one)."""
+        hosts = self.manifest.setdefault("hosts", {})
+        hosts.setdefault("trained_on", {})[name] = where
+        hosts.setdefault("timing", {})[name] = platform.node()
+
+    def _unpack(self, name: str, remote: dict):
+        """The files a worker exported, written into this run's models/ (atomically), and
+        the ort-cpu runner reopened here on them beside the worker's quality."""
+        from toolkit import measure
+        from toolkit.harness.runtimes import require_runtime
+
+        trained = remote["trained"]
+        for filename, data in remote["files"].items():
+            atomic_write_bytes(self.folder.models_dir / filename, data)
+        path = self.folder.models_dir / remote["onnx"]
+        reference = require_runtime(measure.REFERENCE_RUNTIME).open(path, self.config.threads, None)
+        where = remote["where"]
+        _log(
+            f"{name}: trained on {where['worker']} ({where['host']}) in "
+            f"{trained.train_time_s:.1f} s"
+        )
+        exported = measure.Exported(
+            trained=trained,
+            path=path,
+            parity=remote["parity"],
+            reference=reference,
+            quality=remote["quality"],
+            complexity=remote["complexity"],
+        )
+        return trained, exported
 
     def _runtimes_of(self, trained) -> list[str]:
         """The run's runtimes that run this model: every ONNX one and its framework's own."""
@@ -670,3 +871,7 @@ class _Run:
                 summary_row(name, runtime, runner.provider, evaluation, summary_extra)
             )
             _log(f"{name} on {runtime}: accuracy {evaluation.quality['accuracy']:.4f}")
+        from toolkit.bandwidth import bound_rows  # a scan model's (kNN's) memory bound
+
+        model_rows = [r for m in measurement.results for r in m.evaluation.rows]
+        self.result.rows += bound_rows(name, exported.path, model_rows)
