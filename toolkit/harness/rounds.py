@@ -12,6 +12,7 @@ eval`, tests): the same code, without the process-to-process part of the noise.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import multiprocessing
 import os
@@ -157,10 +158,15 @@ def rotated(items: Sequence, index: int) -> list:
 _WORKER: dict = {}
 
 
-def _init_worker(images: np.ndarray, threads: int | None, arena: bool) -> None:
+def _init_worker(
+    images: np.ndarray, threads: int | None, arena: bool, preload: Sequence[str] = ()
+) -> None:
     logging.basicConfig(level=logging.WARNING)
     _WORKER.update(images=images, threads=threads, arena=arena, runners={}, warmed={})
     import toolkit.harness.runtimes  # noqa: F401  (onnxruntime: imported while the others start)
+
+    for module in preload:  # e.g. torch: seconds, paid side by side now, not in a round
+        importlib.import_module(module)
 
 
 def _started() -> int:
@@ -213,10 +219,19 @@ class TimingPool:
     """Worker processes (spawned, so no thread pool or CUDA state is inherited) that time
     rounds one at a time; round r goes to worker r mod N.
 
-    Use as a context manager; :meth:`close` stops the workers.
+    ``preload`` names modules every worker imports as it starts (the frameworks of the
+    run's native runtimes), so that no round waits for an import. Use as a context manager;
+    :meth:`close` stops the workers.
     """
 
-    def __init__(self, workers: int, images: np.ndarray, threads: int | None, arena: bool = True):
+    def __init__(
+        self,
+        workers: int,
+        images: np.ndarray,
+        threads: int | None,
+        arena: bool = True,
+        preload: Sequence[str] = (),
+    ):
         if workers < 1:
             raise ValueError(f"The 'workers' parameter must be an int >= 1. Got {workers!r}.")
         context = multiprocessing.get_context("spawn")
@@ -226,7 +241,7 @@ class TimingPool:
                 max_workers=1,
                 mp_context=context,
                 initializer=_init_worker,
-                initargs=(images, threads, arena),
+                initargs=(images, threads, arena, tuple(preload)),
             )
             for _ in range(workers)
         ]
