@@ -24,6 +24,8 @@ def contract_metadata(trained: TrainedModel, extra: dict | None = None) -> dict[
         "training_config": json.dumps(trained.config, default=str),
         "train_device": trained.device,
     }
+    if trained.config.get("recipe"):  # the training recipe (toolkit.recipes) of a net
+        data["recipe"] = trained.config["recipe"]
     for key, value in (extra or {}).items():
         data[key] = value if isinstance(value, str) else json.dumps(value, default=str)
     return data

@@ -143,7 +143,7 @@ def test_best_accuracy_epoch_is_restored_and_patience_stops(data, monkeypatch):
     accuracies = iter([0.5, 0.8, 0.7, 0.8, 0.6, 0.9, 0.9, 0.9])
     snapshots = []
 
-    def scripted(module, images, labels):
+    def scripted(module, images, labels, *config):
         snapshots.append(weights(module).clone())
         return next(losses), next(accuracies)
 

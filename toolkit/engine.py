@@ -48,9 +48,12 @@ class Schedule(NamedTuple):
 
 OptimizerFn = Callable[[Sequence[nn.Parameter], "TrainConfig"], torch.optim.Optimizer]
 ScheduleFn = Callable[[torch.optim.Optimizer, "TrainConfig", int], Schedule]
+#: (logits, integer targets, config, reduction) -> the loss ("mean" or "sum" over the batch)
+LossFn = Callable[[torch.Tensor, torch.Tensor, "TrainConfig", str], torch.Tensor]
 
 OPTIMIZERS: Registry[OptimizerFn] = Registry("optimizer", "toolkit.engine.OPTIMIZERS.names()")
 SCHEDULES: Registry[ScheduleFn] = Registry("schedule", "toolkit.engine.SCHEDULES.names()")
+LOSSES: Registry[LossFn] = Registry("loss", "toolkit.engine.LOSSES.names()")
 
 
 def register_optimizer(fn: OptimizerFn) -> OptimizerFn:
@@ -70,6 +73,29 @@ def register_schedule(fn: ScheduleFn) -> ScheduleFn:
 
 def _device(value: object) -> bool:
     return isinstance(value, str) and (value in ("auto", "cpu") or value.split(":")[0] == "cuda")
+
+
+def _non_empty(value: object) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _no_augmentation(text: str) -> tuple:
+    if text.strip().lower() != "none":
+        raise ValueError(f"not 'none': {text!r}")
+    return ()
+
+
+def _augmentation_names() -> list[str]:
+    """The registered augmentations (imports torchvision, so only when a list is checked)."""
+    from toolkit.data.augment import list_augmentations
+
+    return list_augmentations()
+
+
+def _recipe_names() -> list[str]:
+    from toolkit.recipes import recipe_names
+
+    return recipe_names()
 
 
 _POSITIVE_FLOAT = [Interval(float, 0.0, None, closed="neither")]
@@ -101,6 +127,21 @@ _CONSTRAINTS: dict[str, list[options.Constraint]] = {
     "log_every": [Interval(int, 1, None)],
     "device": [options.Satisfies(_device, "one of ['auto', 'cpu', 'cuda', 'cuda:N']")],
     "amp": [options.Boolean()],
+    "loss": [OneOf(LOSSES.names)],
+    "label_smoothing": [Interval(float, 0.0, 1.0, closed="left")],
+    # 'none' first, read as () (not None, which callers drop as "not given", so that
+    # augment=none still turns a recipe's augmentation off), before the list is tried
+    "augment": [
+        options.Satisfies(lambda v: v == (), "'none'", convert=_no_augmentation),
+        options.NONE,
+        options.Slashes(
+            OneOf(_augmentation_names),
+            "a '/'-list of augmentation names (toolkit.data.augment.list_augmentations())",
+            as_tuple=True,
+        ),
+    ],
+    "tensorboard": [options.NONE, options.Satisfies(_non_empty, "a directory path")],
+    "recipe": [options.NONE, OneOf(_recipe_names)],
 }
 
 
@@ -129,6 +170,17 @@ class TrainConfig:
         log_every: batches between two points of the training curve.
         device: 'auto' (CUDA when available, else CPU), 'cpu', 'cuda' or 'cuda:N'.
         amp: mixed precision (autocast + gradient scaling) on CUDA; ignored on the CPU.
+        loss: a name in :data:`LOSSES`: 'ce' (cross-entropy), 'mse' (squared error of the
+            softmax probabilities against the one-hot target) or 'smooth-l1' (Huber, beta 1,
+            on the same); the validation loss is the same loss.
+        label_smoothing: share of the target spread evenly over the classes (every loss).
+        augment: augmentations of :mod:`toolkit.data.augment` applied in this order to each
+            training batch (never to validation, test or the exported graph); None: none.
+            An ``augment`` hook passed to :func:`fit` replaces them.
+        tensorboard: a directory: the epoch curves (train/val loss, val accuracy, lr) are
+            also written there as TensorBoard event files, one subdirectory per model.
+        recipe: the name of the recipe (:mod:`toolkit.recipes`) these options came from;
+            only recorded here (``toolkit.train`` expands it into the other fields).
 
     Raises:
         ValueError: a value outside its constraint, e.g. "The 'optimizer' parameter of
@@ -151,12 +203,19 @@ class TrainConfig:
     log_every: int = 50
     device: str = "auto"
     amp: bool = True
+    loss: str = "ce"
+    label_smoothing: float = 0.0
+    augment: tuple[str, ...] | None = None
+    tensorboard: str | None = None
+    recipe: str | None = None
 
     def __post_init__(self) -> None:
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         options.validate(values, _CONSTRAINTS, role="parameter of TrainConfig")
         # JSON gives lists and ints where the dataclass means tuples and floats
         self.milestones = tuple(self.milestones)
+        if self.augment is not None:
+            self.augment = tuple(self.augment)
         for f in fields(self):
             if f.type == "float":
                 setattr(self, f.name, float(getattr(self, f.name)))
@@ -298,6 +357,52 @@ def plateau(optimizer, config: TrainConfig, batches_per_epoch: int) -> Schedule:
     return Schedule(scheduler, "val_loss")
 
 
+# --- losses: (logits, targets, config, reduction) -> loss ----------------------------------
+
+
+def register_loss(name: str):
+    """Register a loss under ``name`` (the names have dashes, so not the function's name)."""
+
+    def add(fn: LossFn) -> LossFn:
+        LOSSES.add(name, fn)
+        return fn
+
+    return add
+
+
+def soft_targets(targets: torch.Tensor, num_classes: int, smoothing: float) -> torch.Tensor:
+    """One-hot rows with ``smoothing`` of the mass spread evenly (cross-entropy's rule)."""
+    one_hot = F.one_hot(targets, num_classes).float()
+    return one_hot * (1.0 - smoothing) + smoothing / num_classes
+
+
+@register_loss("ce")
+def cross_entropy(logits, targets, config: TrainConfig, reduction: str = "mean"):
+    """Cross-entropy of the softmax, with ``label_smoothing``."""
+    return F.cross_entropy(
+        logits.float(), targets, reduction=reduction, label_smoothing=config.label_smoothing
+    )
+
+
+@register_loss("mse")
+def mse(logits, targets, config: TrainConfig, reduction: str = "mean"):
+    """Squared error of the softmax probabilities against the one-hot target (Brier score),
+    summed over the classes."""
+    target = soft_targets(targets, logits.shape[1], config.label_smoothing)
+    per_image = (logits.float().softmax(dim=1) - target).square().sum(dim=1)
+    return per_image.sum() if reduction == "sum" else per_image.mean()
+
+
+@register_loss("smooth-l1")
+def smooth_l1(logits, targets, config: TrainConfig, reduction: str = "mean"):
+    """Smooth L1 (Huber, beta 1) of the softmax probabilities against the one-hot target,
+    summed over the classes."""
+    target = soft_targets(targets, logits.shape[1], config.label_smoothing)
+    probabilities = logits.float().softmax(dim=1)
+    per_image = F.smooth_l1_loss(probabilities, target, reduction="none").sum(dim=1)
+    return per_image.sum() if reduction == "sum" else per_image.mean()
+
+
 # --- the loop ---------------------------------------------------------------------------
 
 
@@ -379,7 +484,8 @@ def fit(
         progress: show progress (a bar on a terminal, plain log lines otherwise).
         label: the bar's name.
         augment: ``(uint8 batch, generator) -> uint8 batch``, applied to each training
-            batch on the training device (the generator lives there too).
+            batch on the training device (the generator lives there too); None: the
+            config's ``augment`` names, if any.
 
     Returns:
         The :class:`FitResult`; a diverged run returns normally with status "diverged"
@@ -403,6 +509,11 @@ def fit(
     order_generator = torch.Generator().manual_seed(seed)
     augment_generator = torch.Generator(device=device).manual_seed(seed)
 
+    if augment is None and config.augment:
+        from toolkit.data.augment import compose_hook
+
+        augment = compose_hook(config.augment)
+    loss_fn = LOSSES.get(config.loss)
     module = module.to(device)
     images, labels = _as_tensors(x_train, y_train, device)
     val = _as_tensors(x_val, y_val, device) if has_val else None
@@ -431,6 +542,7 @@ def fit(
         leave=False,
         every_s=60.0,
     )
+    board = _board(config.tensorboard, label)
     started = time.perf_counter()
     for epoch in range(1, config.epochs + 1):
         module.train()
@@ -447,7 +559,7 @@ def fit(
                 batch = augment(batch, augment_generator)
             with autocast:
                 logits = module.logits(batch)
-                loss = F.cross_entropy(logits, labels[idx])
+                loss = loss_fn(logits, labels[idx], config, "mean")
                 objective = loss
                 if penalised:
                     objective = loss + config.l1 * sum(w.abs().sum() for w in penalised)
@@ -482,7 +594,7 @@ def fit(
             "epoch_time_s": time.perf_counter() - epoch_start,
         }
         if val is not None:
-            record["val_loss"], record["val_accuracy"] = _evaluate(module, *val)
+            record["val_loss"], record["val_accuracy"] = _evaluate(module, *val, config)
             if record["val_accuracy"] > best_accuracy:
                 best_epoch, best_accuracy = epoch, record["val_accuracy"]
                 best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
@@ -496,11 +608,15 @@ def fit(
             schedule.scheduler.step(record["val_loss"])
         record["elapsed_s"] = time.perf_counter() - started
         history.append(record)
+        if board is not None:
+            _write_epoch(board, record)
         bar.set_postfix({k: round(v, 4) for k, v in record.items() if isinstance(v, float)})
         if config.patience is not None and stale_epochs >= config.patience:
             status = "early_stopped"
             break
     bar.close()
+    if board is not None:
+        board.close()
     if best_state is not None:
         module.load_state_dict(best_state)
     return FitResult(
@@ -565,8 +681,43 @@ def _as_tensors(images, labels, device: torch.device) -> tuple[torch.Tensor, tor
     return x.to(device), y.to(device=device, dtype=torch.int64)
 
 
-def _evaluate(module: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
-    """(mean cross-entropy, accuracy) in float32, as the exported model computes them."""
+def _board(directory: str | None, label: str):
+    """A TensorBoard writer for this model's curves under ``directory``, or None."""
+    if directory is None:
+        return None
+    from pathlib import Path
+
+    from torch.utils.tensorboard import SummaryWriter
+
+    from toolkit.models import model_slug
+
+    where = Path(directory) / model_slug(label or "model")
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"tensorboard={directory}: cannot create {where} ({e}).") from e
+    return SummaryWriter(log_dir=str(where))
+
+
+def _write_epoch(board, record: dict) -> None:
+    """One epoch's history entry as scalars (step = epoch), the names TensorBoard groups."""
+    tags = {
+        "train_loss": "loss/train",
+        "val_loss": "loss/val",
+        "val_accuracy": "accuracy/val",
+        "lr": "lr",
+    }
+    for key, tag in tags.items():
+        if record.get(key) is not None:
+            board.add_scalar(tag, record[key], record["epoch"])
+    board.flush()
+
+
+def _evaluate(
+    module: nn.Module, images: torch.Tensor, labels: torch.Tensor, config: TrainConfig
+) -> tuple[float, float]:
+    """(mean training loss, accuracy) in float32, as the exported model computes them."""
+    loss_fn = LOSSES.get(config.loss)
     module.eval()
     total_loss = torch.zeros((), device=images.device)
     correct = torch.zeros((), device=images.device, dtype=torch.int64)
@@ -574,6 +725,6 @@ def _evaluate(module: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> 
         for first in range(0, len(images), EVAL_BATCH):
             logits = module.logits(images[first : first + EVAL_BATCH])
             target = labels[first : first + EVAL_BATCH]
-            total_loss += F.cross_entropy(logits, target, reduction="sum")
+            total_loss += loss_fn(logits, target, config, "sum")
             correct += (logits.argmax(dim=1) == target).sum()
     return total_loss.item() / len(images), correct.item() / len(images)

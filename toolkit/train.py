@@ -79,8 +79,11 @@ def train_model(
         seed: seeds the model and the data order.
         params: model knobs (see the model's function); None values are ignored.
         train_options: training knobs of frameworks that train in epochs (any TrainConfig
-            field: optimizer, lr, schedule, l1, weight_decay, patience, ...) over the entry's
-            defaults; None values are ignored.
+            field: optimizer, lr, schedule, l1, weight_decay, patience, ...) over the
+            recipe's; None values are ignored. ``recipe`` names the recipe
+            (:mod:`toolkit.recipes`; None: the model x dataset family's default, 'best': the
+            family's best), which lays its options over the entry's defaults; the resolved
+            name is recorded as ``config["recipe"]``.
         progress: show a progress bar for PyTorch epochs.
         augment: for PyTorch models, ``(uint8 batch, generator) -> uint8 batch`` applied to
             each training batch (see :mod:`toolkit.data.augment`); refused for scikit-learn.
@@ -122,6 +125,14 @@ def train_model(
         "seed": seed,
         "n_train": int(len(split.x_train)),
     }
+    options = {k: v for k, v in (train_options or {}).items() if v is not None}
+    if framework.trains_in_epochs:
+        from toolkit.recipes import resolve_recipe
+
+        base = parse_model_spec(name)[0]
+        recipe = resolve_recipe(base, dataset, options.pop("recipe", None))
+        options = {**recipe.options, **options, "recipe": recipe.name}
+        config["recipe"] = recipe.name
     fit_config = FitConfig(
         spec=name,
         image_shape=image_shape,
@@ -129,7 +140,7 @@ def train_model(
         num_classes=len(class_names),
         seed=seed,
         params={k: v for k, v in (params or {}).items() if v is not None},
-        train_options={k: v for k, v in (train_options or {}).items() if v is not None},
+        train_options=options,
         progress=progress,
         augment=augment,
         threads=threads,

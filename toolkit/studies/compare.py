@@ -208,6 +208,16 @@ def _write_model_tables(
         "F1 per class and model (test set, ONNX on ort-cpu).",
         columns=["model", *ctx.class_names],
     )
+    from toolkit.recipes import published_beside
+
+    published = published_beside(ctx.dataset, {n: r.accuracy for n, r in results.items()})
+    if published:  # MNIST and Fashion-MNIST: where each family stands against the literature
+        section.table(
+            "published",
+            published,
+            "This run's test accuracy (ONNX on ort-cpu) beside the published accuracy of the "
+            "same model family, with the published row and its source (toolkit.recipes).",
+        )
 
 
 # --- figures -----------------------------------------------------------------------------------

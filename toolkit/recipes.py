@@ -1,0 +1,360 @@
+"""Training recipes as data, and the published accuracies they are measured against.
+
+A recipe is a named set of :class:`toolkit.engine.TrainConfig` options (epochs, optimizer,
+learning rate, schedule, weight decay, label smoothing, loss, augmentation, batch size)
+laid over a net's registered defaults (:mod:`toolkit.models`). Every PyTorch model trains
+with one: the default recipe of its model x dataset family (:func:`default_recipe`),
+``--train recipe=NAME`` for another, and ``--train`` keys over that for one field. The name
+is recorded in the model's training config (history/manifest and the ONNX ``recipe`` key).
+
+``recipe=best`` names, for each net and dataset family, the recipe meant to reach the
+published level (:data:`BEST`); where none is chosen it is the default. The default recipe
+is the nets' registered defaults everywhere, so a default ``xrbench run`` costs what it
+did; the longer recipes are opt-in.
+
+:data:`PUBLISHED` holds the published reference accuracies (with their exact source rows)
+and :data:`MEASURED` the accuracies measured here, so the README and the report show the
+same numbers from one place. A measured number enters :data:`MEASURED` only once a run
+has measured it.
+
+This module imports nothing heavy: the CLI checks ``recipe=`` names with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+#: The recipe every PyTorch model trains with unless a family default or the user says
+#: otherwise: the net's registered training defaults, unchanged.
+DEFAULT = "default"
+
+#: The alias that picks :data:`BEST` for the model and dataset family.
+BEST_ALIAS = "best"
+
+#: Dataset name -> family; a dataset not listed is in the family "other".
+FAMILIES: Mapping[str, str] = MappingProxyType(
+    {"mnist": "digits", "digits": "digits", "fashion-mnist": "fashion"}
+)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A named training recipe: TrainConfig options over a net's registered defaults."""
+
+    name: str
+    summary: str
+    options: Mapping[str, object] = field(default_factory=dict)
+
+
+def _recipes(*recipes: Recipe) -> Mapping[str, Recipe]:
+    return MappingProxyType({r.name: r for r in recipes})
+
+
+#: Every recipe by name. Options not named keep the net's registered default.
+RECIPES: Mapping[str, Recipe] = _recipes(
+    Recipe(
+        DEFAULT,
+        "the net's registered defaults (toolkit.models: e.g. cnn 12 epochs, Adam 1e-3, cosine,"
+        " batch 128), cross-entropy, no augmentation",
+    ),
+    Recipe(
+        "digits-sgd",
+        "SGD + Nesterov 0.05, cosine, weight decay 5e-4, label smoothing 0.1, random shifts "
+        "(crop), 20 epochs: the conv nets on handwritten digits",
+        {
+            "epochs": 20,
+            "batch_size": 128,
+            "optimizer": "nesterov",
+            "lr": 0.05,
+            "momentum": 0.9,
+            "schedule": "cosine",
+            "weight_decay": 5e-4,
+            "label_smoothing": 0.1,
+            "loss": "ce",
+            "augment": ("crop",),
+        },
+    ),
+    Recipe(
+        "digits-adamw",
+        "AdamW 1e-3, cosine, weight decay 0.05, label smoothing 0.1, random shifts (crop), "
+        "20 epochs: LeNet-5 and the MLP on handwritten digits",
+        {
+            "epochs": 20,
+            "batch_size": 128,
+            "optimizer": "adamw",
+            "lr": 1e-3,
+            "schedule": "cosine",
+            "weight_decay": 0.05,
+            "label_smoothing": 0.1,
+            "loss": "ce",
+            "augment": ("crop",),
+        },
+    ),
+    Recipe(
+        "fashion-sgd",
+        "SGD + Nesterov 0.05, cosine, weight decay 5e-4, label smoothing 0.1, horizontal "
+        "flips + random erasing, 30 epochs: the CNN on Fashion-MNIST",
+        {
+            "epochs": 30,
+            "batch_size": 128,
+            "optimizer": "nesterov",
+            "lr": 0.05,
+            "momentum": 0.9,
+            "schedule": "cosine",
+            "weight_decay": 5e-4,
+            "label_smoothing": 0.1,
+            "loss": "ce",
+            "augment": ("hflip", "erasing"),
+        },
+    ),
+    Recipe(
+        "fashion-resnet",
+        "SGD + Nesterov 0.1, cosine, weight decay 5e-4, label smoothing 0.1, horizontal flips "
+        "+ random shifts (crop), 30 epochs: the small ResNet on Fashion-MNIST",
+        {
+            "epochs": 30,
+            "batch_size": 128,
+            "optimizer": "nesterov",
+            "lr": 0.1,
+            "momentum": 0.9,
+            "schedule": "cosine",
+            "weight_decay": 5e-4,
+            "label_smoothing": 0.1,
+            "loss": "ce",
+            "augment": ("hflip", "crop"),
+        },
+    ),
+    Recipe(
+        "fashion-adamw",
+        "AdamW 1e-3, cosine, weight decay 0.05, label smoothing 0.1, horizontal flips, "
+        "30 epochs: LeNet-5 and the MLP on Fashion-MNIST",
+        {
+            "epochs": 30,
+            "batch_size": 128,
+            "optimizer": "adamw",
+            "lr": 1e-3,
+            "schedule": "cosine",
+            "weight_decay": 0.05,
+            "label_smoothing": 0.1,
+            "loss": "ce",
+            "augment": ("hflip",),
+        },
+    ),
+)
+
+#: (dataset family, model) -> the recipe a run uses without ``recipe=``; not listed: DEFAULT.
+#: Every entry is DEFAULT today, so the default run keeps its cost; a cheap recipe that is
+#: measured to be better goes here.
+DEFAULTS: Mapping[tuple[str, str], str] = MappingProxyType({})
+
+#: (dataset family, model) -> the recipe ``recipe=best`` picks; not listed: the default.
+BEST: Mapping[tuple[str, str], str] = MappingProxyType(
+    {
+        ("digits", "cnn"): "digits-sgd",
+        ("digits", "resnet"): "digits-sgd",
+        ("digits", "lenet5"): "digits-adamw",
+        ("digits", "mlp"): "digits-adamw",
+        ("fashion", "cnn"): "fashion-sgd",
+        ("fashion", "resnet"): "fashion-resnet",
+        ("fashion", "lenet5"): "fashion-adamw",
+        ("fashion", "mlp"): "fashion-adamw",
+    }
+)
+
+
+def recipe_names() -> list[str]:
+    """What ``recipe=`` accepts: every recipe, then the alias 'best'."""
+    return [*RECIPES, BEST_ALIAS]
+
+
+def dataset_family(dataset: str) -> str:
+    """'digits', 'fashion' or 'other' for a dataset name (a folder dataset is 'other')."""
+    return FAMILIES.get(dataset, "other")
+
+
+def default_recipe(model: str, dataset: str) -> str:
+    """The recipe ``model`` (a base name: 'cnn') trains with on ``dataset`` by default."""
+    return DEFAULTS.get((dataset_family(dataset), model), DEFAULT)
+
+
+def resolve_recipe(model: str, dataset: str, name: str | None = None) -> Recipe:
+    """The recipe ``name`` for ``model`` on ``dataset``: None is the default, 'best' the
+    family's best (or the default where none is chosen).
+
+    Raises:
+        ValueError: an unknown recipe name, with the known ones.
+    """
+    if name is None:
+        name = default_recipe(model, dataset)
+    elif name == BEST_ALIAS:
+        name = BEST.get((dataset_family(dataset), model), default_recipe(model, dataset))
+    if name not in RECIPES:
+        raise ValueError(f"Unknown recipe {name!r}; known recipes: {', '.join(recipe_names())}.")
+    return RECIPES[name]
+
+
+def recipe_options(model: str, dataset: str, name: str | None = None) -> dict:
+    """Every TrainConfig field ``model`` trains with under recipe ``name`` on ``dataset``:
+    TrainConfig's defaults < the model's registered defaults < the recipe (for listings)."""
+    from dataclasses import asdict
+
+    from toolkit.engine import TrainConfig
+    from toolkit.models import get_model
+
+    recipe = resolve_recipe(model, dataset, name)
+    values = {**get_model(model).train_defaults, **recipe.options, "recipe": recipe.name}
+    return asdict(TrainConfig.from_options(values))
+
+
+# --- the published references and our measurements ---------------------------------------
+
+ZALANDO = (
+    "Zalando Research, Fashion-MNIST README, benchmark table "
+    "(https://github.com/zalandoresearch/fashion-mnist; Debian: "
+    "/usr/share/doc/dataset-fashion-mnist/README.md.gz)"
+)
+LECUN_1998 = (
+    "LeCun, Bottou, Bengio, Haffner (1998), Gradient-based learning applied to document "
+    "recognition, Proc. IEEE 86(11), fig. 9 (test error rates)"
+)
+
+
+@dataclass(frozen=True)
+class Published:
+    """A published test accuracy for one model family on one dataset, with its source row."""
+
+    dataset: str
+    model: str  # the zoo model of the same family it is set beside
+    accuracy: float  # share of the test set, 0-1
+    row: str  # the published row as the source names it
+    source: str
+
+
+#: The published references, per dataset and zoo model family.
+PUBLISHED: tuple[Published, ...] = (
+    Published("mnist", "lr", 0.880, "linear classifier (1-layer NN), 12.0% error", LECUN_1998),
+    Published("mnist", "knn", 0.950, "K-NN Euclidean (L2), 5.0% error", LECUN_1998),
+    Published("mnist", "svm", 0.986, "SVM, Gaussian kernel, 1.4% error", LECUN_1998),
+    Published("mnist", "mlp", 0.953, "2-layer NN, 300 hidden units, 4.7% error", LECUN_1998),
+    Published("mnist", "lenet5", 0.9905, "LeNet-5, 0.95% error", LECUN_1998),
+    Published("mnist", "cnn", 0.992, "2 Conv <100K parameters (MNIST column) 0.992", ZALANDO),
+    Published("mnist", "resnet", 0.997, "'Convolutional nets can achieve 99.7% on MNIST'", ZALANDO),
+    Published("mnist", "xgb", 0.958, "XgBoost, scaling (MNIST column) 0.958", ZALANDO),
+    Published("fashion-mnist", "xgb", 0.898, "XgBoost, scaling to mean 0 / var 1: 0.898", ZALANDO),
+    Published("fashion-mnist", "mlp", 0.8833, "MLP 256-128-100, None: 0.8833", ZALANDO),
+    Published("fashion-mnist", "svm", 0.926, "HOG+SVM (HOG features): 0.926", ZALANDO),
+    Published(
+        "fashion-mnist", "lenet5", 0.916, "2 Conv+pooling (TensorFlow's doc): 0.916", ZALANDO
+    ),
+    Published("fashion-mnist", "cnn", 0.934, "2 Conv+pooling+BN, None: 0.934", ZALANDO),
+    Published("fashion-mnist", "cnn", 0.925, "2 Conv <100K parameters, None: 0.925", ZALANDO),
+    Published(
+        "fashion-mnist",
+        "resnet",
+        0.949,
+        "ResNet18, normalization, flips, translation, rotation: 0.949",
+        ZALANDO,
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A test accuracy measured here (ONNX on ort-cpu, full test set) and how."""
+
+    dataset: str
+    model: str
+    recipe: str
+    accuracy: float
+    train_time_s: float | None
+    how: str  # the command / where the number is recorded
+
+
+#: Accuracies measured on this project's 2-core machine; a number enters only once measured.
+MEASURED: tuple[Measured, ...] = (
+    Measured("mnist", "lr", DEFAULT, 0.9248, 25.9, "README results, `xrbench run --models all`"),
+    Measured("mnist", "knn", DEFAULT, 0.9738, 8.3, "README results, `xrbench run --models all`"),
+    Measured("mnist", "svm", DEFAULT, 0.9857, 16.0, "README results, `xrbench run --models all`"),
+    Measured("mnist", "mlp", DEFAULT, 0.9849, 46.5, "README results, `xrbench run --models all`"),
+    Measured(
+        "mnist", "lenet5", DEFAULT, 0.9909, 59.7, "README results, `xrbench run --models all`"
+    ),
+    Measured("mnist", "cnn", DEFAULT, 0.9942, 463.3, "README results, `xrbench run --models all`"),
+    Measured(
+        "mnist", "resnet", DEFAULT, 0.9949, 321.4, "README results, `xrbench run --models all`"
+    ),
+    Measured(
+        "fashion-mnist",
+        "xgb",
+        DEFAULT,
+        0.8943,
+        388.0,
+        "README results, `xrbench run --dataset fashion-mnist --models lr,xgb,lgbm,lenet5`",
+    ),
+    Measured(
+        "fashion-mnist",
+        "lenet5",
+        DEFAULT,
+        0.8989,
+        218.0,
+        "README results, `xrbench run --dataset fashion-mnist --models lr,xgb,lgbm,lenet5`",
+    ),
+    Measured(
+        "fashion-mnist",
+        "cnn",
+        DEFAULT,
+        0.9172,
+        373.0,
+        "issue 14, `xrbench run --dataset fashion-mnist --models cnn`",
+    ),
+)
+
+
+def reference_rows(dataset: str) -> list[dict]:
+    """One row per zoo model with a published reference on ``dataset``: the best published
+    accuracy, its row and source, and what was measured here with the default and the best
+    recipe (None: not measured yet)."""
+    rows = []
+    for model in dict.fromkeys(p.model for p in PUBLISHED if p.dataset == dataset):
+        published = [p for p in PUBLISHED if p.dataset == dataset and p.model == model]
+        measured = {m.recipe: m for m in MEASURED if m.dataset == dataset and m.model == model}
+        best = resolve_recipe(model, dataset, BEST_ALIAS).name if model in _NETS else None
+        rows.append(
+            {
+                "dataset": dataset,
+                "model": model,
+                "published": [(p.accuracy, p.row, p.source) for p in published],
+                "default": measured.get(DEFAULT),
+                "best_recipe": best,
+                "best": measured.get(best) if best and best != DEFAULT else None,
+            }
+        )
+    return rows
+
+
+#: The nets that train with recipes (the PyTorch models of the zoo that recipes name).
+_NETS = frozenset(model for _, model in BEST)
+
+
+def published_beside(dataset: str, accuracies: Mapping[str, float]) -> list[dict]:
+    """Rows setting this run's test accuracy of each model beside the published references
+    for its family on ``dataset`` (one row per reference; models without one are left out).
+
+    Args:
+        dataset: the dataset's name ('mnist', 'fashion-mnist'; others have no references).
+        accuracies: zoo model name -> test accuracy (0-1) measured in this run.
+    """
+    return [
+        {
+            "model": p.model,
+            "accuracy_here": float(accuracies[p.model]),
+            "published": p.accuracy,
+            "difference_points": round(100 * (float(accuracies[p.model]) - p.accuracy), 2),
+            "published_row": p.row,
+            "source": p.source,
+        }
+        for p in PUBLISHED
+        if p.dataset == dataset and p.model in accuracies
+    ]
