@@ -341,6 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_timing_options(ev)
     _add_load_parser(sub)
+    _add_fleet_parser(sub)
 
     models = sub.add_parser(
         "models",
@@ -461,6 +462,61 @@ def _onnx_runtime(text: str) -> str:
     if len(names) != 1:
         raise argparse.ArgumentTypeError(f"must name one runtime; got {text!r}")
     return names[0]
+
+
+def _add_fleet_parser(sub) -> None:
+    """`fleet`: a run's ONNX files benchmarked on every Dask worker, one at a time."""
+    fleet = sub.add_parser(
+        "fleet",
+        help="benchmark a run's ONNX files on every worker of a Dask cluster, one at a time",
+        description="Send the run's ONNX files to every worker of the cluster and benchmark them "
+        "there (the run's harness, the ONNX runtimes available on that worker, the worker's "
+        "--nthreads as the thread count unless --threads), one worker at a time; write "
+        "RUN/fleet/<host>-<worker>/ per worker and print the cross-host compare table "
+        "(the first worker is the base).",
+    )
+    fleet.add_argument("run", type=Path, help="a run folder (runs/<run>)")
+    fleet.add_argument(
+        "--cluster",
+        default=None,
+        metavar="local:N|tcp://HOST:PORT",
+        help="the workers to benchmark on (default: $XRBENCH_CLUSTER)",
+    )
+    fleet.add_argument(
+        "--runtimes",
+        type=_onnx_runtime_list,
+        default=None,
+        help="comma-separated ONNX runtimes, each measured where the worker has it "
+        "(default: every ONNX runtime available on each worker)",
+    )
+    fleet.add_argument(
+        "--batch-sizes",
+        type=_batch_sizes,
+        default=[1, 32, 256, WHOLE_SET],
+        help="batch sizes to time, 'all' = whole test set (default: 1,32,256,all)",
+    )
+    fleet.add_argument(
+        "--rounds", type=_positive_int, default=5, help="timing rounds per row (default: 5)"
+    )
+    fleet.add_argument(
+        "--budget",
+        type=_positive_float,
+        default=0.2,
+        help="minimum timed seconds per batch size and round (default: 0.2)",
+    )
+    fleet.add_argument(
+        "--threads",
+        type=_positive_int,
+        help="intra-op threads on every worker (default: each worker's --nthreads)",
+    )
+    fleet.add_argument(
+        "--min-effect",
+        type=_percent,
+        default=5.0,
+        metavar="PCT",
+        help="smallest change in percent called a difference (default: 5)",
+    )
+    fleet.add_argument("--json", action="store_true", help="print the comparison as JSON")
 
 
 def _add_load_parser(sub) -> None:
@@ -1124,6 +1180,47 @@ def cmd_models(args) -> int:
     return 0
 
 
+def cmd_fleet(args) -> int:
+    from toolkit.fleet import fleet
+
+    result = fleet(
+        args.run,
+        args.cluster,
+        runtimes=args.runtimes,
+        batch_sizes=args.batch_sizes,
+        rounds=args.rounds,
+        budget_s=args.budget,
+        threads=args.threads,
+        progress=not args.json,
+    )
+    for where, path in zip(result.workers, result.folders, strict=True):
+        print(
+            f"worker {where['name']} ({where['address']}, host {where['host']}, "
+            f"{where['nthreads']} threads): {path}",
+            file=sys.stderr,
+        )
+    for failure in result.failures:
+        what = failure.get("status", "FAILED").upper()
+        runtime = f" on {failure['runtime']}" if failure.get("runtime") else ""
+        model = f" {failure['model']}" if failure.get("model") else ""
+        print(f"{what}{model}{runtime} ({failure['worker']}): {failure['error']}", file=sys.stderr)
+    if len(result.folders) < 2:
+        print(f"{len(result.folders)} worker(s) measured: no cross-host table", file=sys.stderr)
+        code = 0
+    else:  # the same table as `xrbench compare`: the first worker is the base
+        code = cmd_compare(
+            argparse.Namespace(
+                runs=result.folders,
+                min_effect=args.min_effect,
+                fail_slower=None,
+                fail_accuracy=None,
+                json=args.json,
+            )
+        )
+    bad = [f for f in result.failures if f.get("status") not in ("unsupported", "missing")]
+    return 1 if bad or code or not result.folders else 0
+
+
 def cmd_runtimes(_args) -> int:
     from toolkit.harness import get_runtime, list_runtimes
 
@@ -1268,6 +1365,7 @@ COMMANDS = {
     "advise": cmd_advise,
     "export": cmd_export,
     "compare": cmd_compare,
+    "fleet": cmd_fleet,
     "run": cmd_run,
     "eval": cmd_eval,
     "load": cmd_load,

@@ -133,6 +133,11 @@ def load_run(run_dir: str | Path) -> RunReport:
     consumers = load_consumers_section(run_dir)
     if consumers is not None:
         sections.append(consumers)
+    from toolkit.report.hardware import load_hardware_section  # it imports this module
+
+    hardware = load_hardware_section(run_dir)
+    if hardware is not None:
+        sections.append(hardware)
     if not sections:
         raise ValueError(
             f"Cannot build a report from {run_dir}: expected studies/<name>/section.json "
