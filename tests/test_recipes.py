@@ -296,3 +296,13 @@ def test_published_table_is_one_place_and_measured_numbers_are_sourced():
         assert 0 < m.accuracy < 1 and m.how and m.recipe in recipes.RECIPES
     cnn = next(r for r in recipes.reference_rows("fashion-mnist") if r["model"] == "cnn")
     assert cnn["best_recipe"] == "fashion-sgd" and cnn["best"] is None  # not measured yet
+
+
+def test_readme_tables_are_the_generated_ones():
+    """The README's recipe and published-vs-ours tables come from toolkit/recipes.py
+    (regenerate with `python -m toolkit.recipes` after changing MEASURED or a recipe)."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert recipes.recipes_markdown() in readme
+    assert recipes.published_markdown() in readme

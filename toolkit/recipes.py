@@ -358,3 +358,55 @@ def published_beside(dataset: str, accuracies: Mapping[str, float]) -> list[dict
         for p in PUBLISHED
         if p.dataset == dataset and p.model in accuracies
     ]
+
+
+def _percent(value: float | None) -> str:
+    return "not measured yet" if value is None else f"{100 * value:.2f}%"
+
+
+def published_markdown() -> str:
+    """The README's table of published references beside our measurements (generated here,
+    so the README, the report and this module carry the same numbers):
+    ``python -m toolkit.recipes`` prints it."""
+    names = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
+    lines = [
+        "| dataset | model | published | published row | source | ours, default recipe "
+        "(train s) | `best` recipe | ours, `best` (train s) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for dataset, title in names.items():
+        for row in reference_rows(dataset):
+            for accuracy, published_row, source in row["published"]:
+                short = "LeCun et al. 1998" if source == LECUN_1998 else "Zalando README"
+
+                def ours(m: Measured | None) -> str:
+                    if m is None:
+                        return "not measured yet"
+                    seconds = f" ({m.train_time_s:.0f})" if m.train_time_s is not None else ""
+                    return f"{_percent(m.accuracy)}{seconds}"
+
+                best = row["best_recipe"]
+                lines.append(
+                    f"| {title} | {row['model']} | {_percent(accuracy)} | {published_row} | "
+                    f"{short} | {ours(row['default'])} | {f'`{best}`' if best else '-'} | "
+                    f"{ours(row['best']) if best and best != DEFAULT else '-'} |"
+                )
+    return "\n".join(lines)
+
+
+def recipes_markdown() -> str:
+    """The README's table of recipes and where ``best`` uses each."""
+    used: dict[str, list[str]] = {}
+    for (family, model), name in BEST.items():
+        used.setdefault(name, []).append(f"{model} ({family})")
+    lines = ["| recipe | what | `best` for |", "|---|---|---|"]
+    for recipe in RECIPES.values():
+        where = ", ".join(used.get(recipe.name, [])) or "every net without a `best` entry"
+        lines.append(f"| `{recipe.name}` | {recipe.summary} | {where} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(recipes_markdown())
+    print()
+    print(published_markdown())
