@@ -22,6 +22,7 @@ import json
 import platform
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Sequence
@@ -337,6 +338,12 @@ def export_model(name: str, trained, config: RunConfig, split: Split, num_classe
     )
 
 
+#: One training at a time per worker process: torch's thread count is process-wide, and the
+#: lazily filled registries (frameworks, runtimes) are not built for threads racing to fill
+#: them (a worker with --nthreads 2 runs two tasks in one process at once).
+_TASK_LOCK = threading.Lock()
+
+
 class TaskFailed(RuntimeError):
     """A model's task failed on a cluster worker: its error, traceback and where it ran."""
 
@@ -358,6 +365,11 @@ def train_task(name: str, config: RunConfig, split: Split, class_names, num_clas
     from distributed import get_worker
 
     where = {"worker": get_worker().address, "host": platform.node()}
+    with _TASK_LOCK:
+        return _train_task(name, config, split, class_names, num_classes, where)
+
+
+def _train_task(name, config, split, class_names, num_classes, where: dict) -> dict:
     out: dict = {"where": where, "history": None}
     try:
         if config.threads:
@@ -436,9 +448,22 @@ class _Run:
 
             _log(f"timing: {self.config.rounds} rounds per model over {workers} worker processes")
             self.pool = TimingPool(
-                workers, self.split.x_test, self.config.threads, arena=self.config.arena
+                workers,
+                self.split.x_test,
+                self.config.threads,
+                arena=self.config.arena,
+                preload=self._native_modules(),
             )
         return self.pool
+
+    def _native_modules(self) -> list[str]:
+        """The frameworks (each an importable package) that the timing workers will run
+        natively: those of the run's models whose native runtime the run times."""
+        from toolkit.native import native_frameworks
+
+        timed = {f for r, f in native_frameworks().items() if r in self.runtimes}
+        models = {get_model(name).framework for name in self.config.models}
+        return sorted(timed & models)
 
     def footprints(self, name: str, path: Path, runtimes: list[str]) -> list[dict]:
         """Memory and cold start of the file on each runtime, each in a fresh child process;
