@@ -84,6 +84,9 @@ def test_train_options_parse_and_refuse_by_name():
         "tensorboard": "tb",
     }
     assert TrainConfig.parse_options("augment=none") == {"augment": ()}
+    # as a manifest's JSON gives them back on --resume
+    assert TrainConfig.from_options({"augment": []}).augment == ()
+    assert TrainConfig.from_options({"augment": ["hflip"]}).augment == ("hflip",)
     for text, key in [
         ("recipe=fast", "'recipe'"),
         ("loss=l2", "'loss'"),

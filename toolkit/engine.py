@@ -79,6 +79,10 @@ def _non_empty(value: object) -> bool:
     return isinstance(value, str) and bool(value.strip())
 
 
+def _is_empty_list(value: object) -> bool:
+    return isinstance(value, list | tuple) and not value  # JSON (a manifest) gives a list
+
+
 def _no_augmentation(text: str) -> tuple:
     if text.strip().lower() != "none":
         raise ValueError(f"not 'none': {text!r}")
@@ -132,7 +136,7 @@ _CONSTRAINTS: dict[str, list[options.Constraint]] = {
     # 'none' first, read as () (not None, which callers drop as "not given", so that
     # augment=none still turns a recipe's augmentation off), before the list is tried
     "augment": [
-        options.Satisfies(lambda v: v == (), "'none'", convert=_no_augmentation),
+        options.Satisfies(_is_empty_list, "'none'", convert=_no_augmentation),
         options.NONE,
         options.Slashes(
             OneOf(_augmentation_names),
