@@ -15,6 +15,7 @@ import pytest
 
 distributed = pytest.importorskip("distributed", reason="the cluster extra (dask) is missing")
 
+from tests.conftest import single_threaded  # noqa: E402
 from toolkit.cli import main  # noqa: E402
 from toolkit.pipeline import RunConfig, run  # noqa: E402
 
@@ -81,7 +82,8 @@ def test_a_bad_cluster_exits_2_naming_it(tmp_path, capsys, monkeypatch):
 
 @pytest.mark.slow
 def test_a_clustered_run_gives_the_serial_tables(cluster, tmp_path):
-    serial = run(RunConfig(**TINY, out=str(tmp_path / "serial"), cluster=""))
+    with single_threaded():  # BLAS on one thread, as on the workers (Dask's nanny sets that)
+        serial = run(RunConfig(**TINY, out=str(tmp_path / "serial"), cluster=""))
     clustered = run(
         RunConfig(**TINY, out=str(tmp_path / "cluster"), cluster=cluster.scheduler_address)
     )
