@@ -8,8 +8,10 @@ the ONNX file, never from the framework it was trained in.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +26,9 @@ from toolkit.studies.profiles import Profile
 
 #: The default of a size argument: take the profile's size.
 FROM_PROFILE = "profile"
+
+#: The suffix of a split key whose validation part was removed (:meth:`StudyContext.without_val`).
+HELD_OUT = ",val-held-out"
 
 #: Figures are saved at this resolution: sharp in the HTML report, small enough to embed.
 FIGURE_DPI = 110
@@ -164,6 +169,8 @@ class StudyContext:
         seed: the base seed; every randomised step derives from it.
         threads: onnxruntime and torch threads.
         progress: show progress bars.
+        client: a ``distributed.Client`` that :meth:`measure_many` sends training to; None
+            trains everything here, one model after the other.
     """
 
     def __init__(
@@ -175,13 +182,21 @@ class StudyContext:
         seed: int = 0,
         threads: int | None = None,
         progress: bool = True,
+        client=None,
     ):
         from toolkit.harness.runtimes import default_threads
 
         self.data, self.profile, self.run_dir = data, profile, Path(run_dir)
         self.seed, self.threads = seed, threads or default_threads()
         self.progress = progress
+        self.client = client
         self._cache: dict[tuple, Measured] = {}
+        #: how each split was drawn (by its key), so a worker can draw the same one
+        self._recipes: dict[str, dict] = {}
+        #: what the cluster did for the current study (see toolkit.studies.remote)
+        self.remote = None
+        #: cache key -> the error of the cluster task that measured it (raised by measure)
+        self.failed_remotely: dict[tuple, str] = {}
         self.study: str = ""
 
     # --- data ---------------------------------------------------------------------------
@@ -229,7 +244,27 @@ class StudyContext:
         x_test, y_test = self._draw(self.data.x_test, self.data.y_test, test_size, seed)
         x_fit, y_fit, x_val, y_val = train_val_split(x_train, y_train, val_fraction, seed)
         key = f"train={len(x_train)},test={len(x_test)},val={val_fraction},seed={seed}"
+        self._recipes[key] = {
+            "train_size": train_size,
+            "test_size": test_size,
+            "seed": seed,
+            "val_fraction": val_fraction,
+        }
         return Split(x_fit, y_fit, x_val, y_val, x_test, y_test, key)
+
+    def recipe(self, split: Split) -> dict | None:
+        """The :meth:`split` arguments that drew ``split`` (None: it was not drawn here), so
+        that a worker holding the same data draws the same images in the same order."""
+        recipe = self._recipes.get(split.key)
+        return None if recipe is None else dict(recipe)
+
+    def without_val(self, split: Split) -> Split:
+        """``split`` with its validation part removed, so that training never sees it (no
+        best epoch is picked on it); measure its accuracy with ``also_on`` instead."""
+        empty = split.x_val[:0], split.y_val[:0]
+        return dataclasses.replace(
+            split, x_val=empty[0], y_val=empty[1], key=f"{split.key}{HELD_OUT}"
+        )
 
     def _draw(self, x: np.ndarray, y: np.ndarray, size: int | None, seed: int):
         if size is None or size >= len(x):
@@ -250,6 +285,55 @@ class StudyContext:
 
     # --- models -----------------------------------------------------------------------------
 
+    def train_options(self, spec: str, train_options: dict | None) -> dict:
+        """The TrainConfig knobs ``spec`` trains with: the profile's epochs unless given;
+        none for a framework that does not train in epochs."""
+        from toolkit.frameworks import framework_of
+
+        if not framework_of(spec).trains_in_epochs:
+            return {}
+        return {"epochs": self.profile.epochs, **(train_options or {})}
+
+    def measure_key(
+        self,
+        spec: str,
+        split: Split,
+        *,
+        seed: int | None = None,
+        train_options: dict | None = None,
+        augment_name: str = "",
+        batch_sizes: tuple = (),
+        also_on: dict | None = None,
+        runtimes: tuple[str, ...] = ("ort-cpu",),
+        hold_out_val: bool = False,
+        **_others,
+    ) -> tuple:
+        """What makes two :meth:`measure` calls (the same arguments) the same experiment."""
+        key = split.key + HELD_OUT if hold_out_val else split.key
+        return (
+            spec,
+            key,
+            self.seed if seed is None else seed,
+            json.dumps(self.train_options(spec, train_options), sort_keys=True),
+            augment_name,
+            tuple(batch_sizes),
+            tuple(sorted(also_on or {})),
+            tuple(runtimes),
+        )
+
+    def measure_many(self, calls: Iterable[dict]) -> None:
+        """Measure ahead the :meth:`measure` calls a study is about to make (each a dict of
+        its arguments), in parallel on the cluster; the study's own loop then finds them in
+        the cache. Without a cluster this does nothing, so a serial study is exactly the
+        loop it always was. Calls that time latency or keep the trained model run here, in
+        that loop (the cluster never times: see :mod:`toolkit.studies.remote`). ``calls`` may
+        be a generator: it is not even iterated without a cluster."""
+        if self.client is None:
+            return
+        from toolkit.studies.remote import measure_on_cluster
+
+        measure_on_cluster(self, calls)
+
     def measure(
         self,
         spec: str,
@@ -264,6 +348,7 @@ class StudyContext:
         also_on: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
         keep_trained: bool = False,
         runtimes: tuple[str, ...] = ("ort-cpu",),
+        hold_out_val: bool = False,
     ) -> Measured:
         """Train ``spec`` on ``split``, export it, and evaluate the ONNX file with the harness.
 
@@ -277,39 +362,49 @@ class StudyContext:
             augment: an engine augmentation hook (PyTorch models only).
             augment_name: names ``augment`` in the cache key and the file's metadata.
             batch_sizes: batch sizes whose latency to time on ort-cpu (none by default).
-            also_on: more sets to measure accuracy on, e.g. {"train": (x, y)}; results in
-                ``Measured.extra``.
+            also_on: more sets to measure accuracy on, e.g. {"train": (x, y)}, or a part of
+                ``split`` by name ({"val": "val"}: its x_val, y_val); results in
+                ``Measured.extra``. Parts by name let a cluster worker draw them itself.
             keep_trained: keep the native model on the result (for activations).
             runtimes: runtimes to time ``batch_sizes`` on, into ``latency_by_runtime``;
                 accuracy always comes from ort-cpu. Other ONNX runtimes run the same file,
                 a native runtime runs the trained model where it is the model's framework;
                 one that is unavailable here, or cannot run this model, is skipped.
+            hold_out_val: train on ``split`` without its validation part
+                (:meth:`without_val`); ``also_on`` parts by name still see all of ``split``.
 
         Returns:
             The :class:`Measured` result; cached, so the same experiment in two studies of one
             `study all` call is trained once.
         """
         from toolkit import measure
-        from toolkit.frameworks import framework_of
         from toolkit.harness import RuntimeUnavailable
         from toolkit.harness.evaluate import predict_all
         from toolkit.harness.metrics import classification_metrics
 
+        also_on = {
+            name: (getattr(split, f"x_{part}"), getattr(split, f"y_{part}"))
+            if isinstance(part, str)
+            else part
+            for name, part in (also_on or {}).items()
+        }
+        if hold_out_val:
+            split = self.without_val(split)
         seed = self.seed if seed is None else seed
         tag = tag or spec
-        options = {"epochs": self.profile.epochs, **(train_options or {})}
-        if not framework_of(spec).trains_in_epochs:
-            options = {}
-        key = (
+        options = self.train_options(spec, train_options)
+        key = self.measure_key(
             spec,
-            split.key,
-            seed,
-            json.dumps(options, sort_keys=True),
-            augment_name,
-            tuple(batch_sizes),
-            tuple(sorted(also_on or {})),
-            tuple(runtimes),
+            split,
+            seed=seed,
+            train_options=train_options,
+            augment_name=augment_name,
+            batch_sizes=batch_sizes,
+            also_on=also_on,
+            runtimes=runtimes,
         )
+        if key in self.failed_remotely:  # a cluster task of this experiment failed
+            raise RuntimeError(self.failed_remotely[key])
         if key in self._cache and (self._cache[key].trained is not None or not keep_trained):
             return self._cache[key]
         trained = measure.train(

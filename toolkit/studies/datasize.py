@@ -28,6 +28,9 @@ FLAT_WITHIN_POINTS = 0.5
 #: whole official training split. ``table_sizes`` are the side-by-side table's columns.
 #: Networks train for the profile's epochs but at least ``min_steps`` optimizer steps, so
 #: that small subsets are not also short trainings: the curve is about data, not steps.
+#: ``whole_split_families`` also get the whole training split as their last point where
+#: ``sizes`` stop short of it: the families that train on all of it in seconds or minutes,
+#: so that the side-by-side table has its last column without the full profile's cost.
 @dataclass(frozen=True)
 class DatasizeSettings:
     """The 'datasize' study's settings on one profile (one instance per profile below)."""
@@ -37,6 +40,7 @@ class DatasizeSettings:
     seeds: int
     table_sizes: tuple[int | None, ...]
     min_steps: int
+    whole_split_families: tuple[str, ...] = ()
 
 
 SETTINGS: PerProfile[DatasizeSettings] = PerProfile(
@@ -53,6 +57,7 @@ SETTINGS: PerProfile[DatasizeSettings] = PerProfile(
         seeds=2,
         table_sizes=(1000, 10000, None),
         min_steps=250,
+        whole_split_families=("lr", "rf", "svm"),
     ),
     full=DatasizeSettings(
         sizes=(*range(1000, 10001, 1000), *range(12000, 60000, 2000), None),
@@ -69,8 +74,8 @@ def datasize(ctx: StudyContext, section: Section) -> None:
     """Learning curves (accuracy and macro recall vs training size) per model family, with
     seed error bars, and the size where each curve flattens."""
     settings = SETTINGS.of(ctx)
-    plan = _plan_sizes(ctx, settings.sizes, section)
-    rows = _measure_all(ctx, plan, settings.families, settings.seeds, settings.min_steps)
+    plan = _plan_sizes(ctx, settings, section)
+    rows = _measure_all(ctx, plan, settings.seeds, settings.min_steps)
     nets = [f for f in settings.families if framework_of(f).trains_in_epochs]
     if nets:
         section.note(
@@ -89,10 +94,12 @@ def datasize(ctx: StudyContext, section: Section) -> None:
 # --- sizes and measurements ---------------------------------------------------------------
 
 
-def _plan_sizes(ctx: StudyContext, sizes: tuple, section: Section) -> list[tuple[str, int | None]]:
-    """(label, asked size) pairs whose draws differ in size; duplicates are dropped with a
-    note (e.g. sizes beyond a small dataset's training split all give the whole split)."""
+def _plan_sizes(ctx: StudyContext, settings: DatasizeSettings, section: Section) -> list[tuple]:
+    """(label, asked size, families) whose draws differ in size; duplicates are dropped with a
+    note (e.g. sizes beyond a small dataset's training split all give the whole split). The
+    whole split ends the plan for ``whole_split_families`` where the sizes stop short of it."""
     n_train = len(ctx.data.x_train)
+    sizes = settings.sizes
     plan, seen, dropped = [], set(), []
     for asked in sizes:
         actual = len(
@@ -102,13 +109,30 @@ def _plan_sizes(ctx: StudyContext, sizes: tuple, section: Section) -> list[tuple
             dropped.append("whole split" if asked is None else f"{asked:,}")
             continue
         seen.add(actual)
-        plan.append(("all" if asked is None or asked >= n_train else f"{asked}", asked))
+        label = "all" if asked is None or asked >= n_train else f"{asked}"
+        plan.append((label, asked, settings.families))
     if dropped:
         section.note(
             f"Sizes {', '.join(dropped)} give the same draw as a smaller size on this dataset "
             f"({n_train:,} training images) and were measured once."
         )
-    if None not in sizes and max(s for s in sizes if s is not None) < n_train:
+    largest = max((s for s in sizes if s is not None), default=n_train)
+    if None in sizes or largest >= n_train:
+        return plan
+    fast = [f for f in settings.families if f in settings.whole_split_families]
+    if fast:
+        plan.append(("all", None, tuple(fast)))
+    others = [f for f in settings.families if f not in fast]
+    if not others:
+        return plan
+    if fast:
+        section.note(
+            f"The whole training split ({n_train:,} images) is measured for {', '.join(fast)} "
+            f"only (they train on it in seconds to minutes); {', '.join(others)} stop at "
+            f"{largest:,} in the '{ctx.profile.name}' profile, the 'full' profile measures them "
+            "on all of it."
+        )
+    else:
         section.note(
             f"The whole training split ({n_train:,} images) is not in the '{ctx.profile.name}' "
             f"profile: it does not fit its time budget; the 'full' profile measures it."
@@ -125,26 +149,39 @@ def _test_size(ctx: StudyContext, asked: int | None) -> int | None:
     return None if size >= len(ctx.data.x_test) else size
 
 
-def _measure_all(
-    ctx: StudyContext, plan, families: tuple, seeds: int, min_steps: int
-) -> list[dict]:
-    """One row per family x size x seed: actual sizes and the ONNX file's test metrics."""
+def _measure_all(ctx: StudyContext, plan, seeds: int, min_steps: int) -> list[dict]:
+    """One row per family x size x seed: actual sizes and the ONNX file's test metrics.
+
+    Every training is planned first (:meth:`StudyContext.measure_many`: in parallel on a
+    cluster, nothing without one), then measured in this order (from the cache if planned)."""
+    ctx.measure_many(call for _, call in _units(ctx, plan, seeds, min_steps))
     rows = []
-    for label, asked in plan:
+    for label, call in _units(ctx, plan, seeds, min_steps):
+        m = ctx.measure(**call)
+        epochs = call["train_options"]["epochs"]
+        rows.append(_row(call["spec"], label, call["seed"], call["split"], m, epochs))
+    return rows
+
+
+def _units(ctx: StudyContext, plan, seeds: int, min_steps: int):
+    """(size label, measure arguments) per family x size x seed, each split drawn when its
+    turn comes (a generator: the full profile's draws would not fit in memory at once)."""
+    for label, asked, families in plan:
         for i in range(seeds):
             seed = ctx.seed + i
             split = ctx.split(asked, _test_size(ctx, asked), seed=seed, val_fraction=0.0)
             for family in families:
                 options = {"epochs": epochs_for(ctx, family, len(split.x_train), min_steps)}
-                m = ctx.measure(
-                    family,
-                    split,
-                    tag=f"{family},n={label},seed={seed}",
-                    seed=seed,
-                    train_options=options,
+                yield (
+                    label,
+                    {
+                        "spec": family,
+                        "split": split,
+                        "tag": f"{family},n={label},seed={seed}",
+                        "seed": seed,
+                        "train_options": options,
+                    },
                 )
-                rows.append(_row(family, label, seed, split, m, options["epochs"]))
-    return rows
 
 
 def epochs_for(ctx: StudyContext, spec: str, n_train: int, min_steps: int) -> int:
@@ -295,7 +332,8 @@ def _write_tables(ctx, section: Section, rows, summary, flat, settings) -> None:
         "side_by_side",
         table,
         "Test accuracy and macro recall (mean ± std over seeds) side by side at the "
-        f"training sizes of the comparison measured in this run ({sizes or 'none'}).",
+        f"training sizes of the comparison measured in this run ({sizes or 'none'}); an "
+        "empty cell is a size that family was not trained at in this profile.",
         columns=["family", *columns[1:]],
     )
 

@@ -9,7 +9,6 @@ entirely (no best-epoch selection), so it sees the last epoch's weights, as the 
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -124,13 +123,17 @@ def regularization(ctx: StudyContext, section: Section) -> None:
     complexity, and where under- and overfitting start."""
     settings = SETTINGS.of(ctx)
     split = _draw(ctx, settings)
-    sweeps = {
-        "L2 (weight_decay)": _strength_sweep(ctx, split, settings, "weight_decay", "l2"),
-        "L1 (l1)": _strength_sweep(ctx, split, settings, "l1", "l1"),
-        "logistic regression 1/C": _c_sweep(ctx, split, settings),
-        "dropout": _dropout_sweep(ctx, split, settings),
-        "complexity": _complexity_sweep(ctx, split, settings),
+    plans = {
+        "L2 (weight_decay)": _strength_plan(settings, "weight_decay", "l2"),
+        "L1 (l1)": _strength_plan(settings, "l1", "l1"),
+        "logistic regression 1/C": _c_plan(settings),
+        "dropout": _dropout_plan(settings),
+        "complexity": _complexity_plan(settings),
     }
+    # every training first (in parallel on a cluster; nothing without one), then in order
+    ctx.measure_many(_call(p, split) for plan in plans.values() for p in plan)
+    sweeps = {name: _run_sweep(ctx, split, plan) for name, plan in plans.items()}
+    sweeps["complexity"].sort(key=lambda p: p["x"])  # by parameter count
     for points in sweeps.values():
         label_regimes(points)
     _write_tables(section, sweeps, split, settings)
@@ -154,20 +157,39 @@ def mlp_spec(settings: RegularizationSettings, depth: int | None = None, dropout
     return f"mlp:depth={depth},width={settings.mlp['width']},bn=0,dropout={rates}"
 
 
-def _measure(ctx: StudyContext, spec: str, split: Split, options: dict, tag: str) -> Measured:
-    """Train on the training part only (the validation set is not shown to training, so no
-    best epoch is picked on it) and measure train, validation and test accuracy on ONNX."""
-    empty = split.x_val[:0], split.y_val[:0]
-    train_only = dataclasses.replace(
-        split, x_val=empty[0], y_val=empty[1], key=f"{split.key},val-held-out"
-    )
-    return ctx.measure(
-        spec,
-        train_only,
-        tag=tag,
-        train_options=options,
-        also_on={"train": (split.x_train, split.y_train), "val": (split.x_val, split.y_val)},
-    )
+@dataclass(frozen=True)
+class Planned:
+    """One sweep point to train: its label, x (None: the model's parameter count), the
+    spec, TrainConfig knobs and the file's tag."""
+
+    label: str
+    x: float | None
+    spec: str
+    options: dict
+    tag: str
+
+
+def _call(planned: Planned, split: Split) -> dict:
+    """The measure call of one point: train on the training part only (the validation set
+    is not shown to training, so no best epoch is picked on it) and measure train,
+    validation and test accuracy on ONNX."""
+    return {
+        "spec": planned.spec,
+        "split": split,
+        "tag": planned.tag,
+        "train_options": planned.options,
+        "hold_out_val": True,
+        "also_on": {"train": "train", "val": "val"},
+    }
+
+
+def _run_sweep(ctx: StudyContext, split: Split, plan: list[Planned]) -> list[dict]:
+    points = []
+    for planned in plan:
+        m = ctx.measure(**_call(planned, split))
+        x = float(m.parameters or 0) if planned.x is None else planned.x
+        points.append(_point(planned.label, x, m))
+    return points
 
 
 def _point(label: str, x: float, m: Measured, **extra) -> dict:
@@ -184,54 +206,51 @@ def _point(label: str, x: float, m: Measured, **extra) -> dict:
     }
 
 
-def _strength_sweep(ctx, split, settings, option: str, key: str) -> list[dict]:
+def _strength_plan(settings, option: str, key: str) -> list[Planned]:
     """The base MLP at each strength of ``option``; 0 trains without it (shared with the
     other sweeps' unregularised MLP). Ordered from most to least capacity."""
     spec = mlp_spec(settings)
-    points = []
+    plan = []
     for strength in sorted(getattr(settings, key)):
         options = {"epochs": settings.epochs}
         if strength > 0:
             options[option] = strength
-        m = _measure(ctx, spec, split, options, tag=f"{option}={strength:g}")
-        points.append(_point(f"{strength:g}", strength, m))
-    return points
+        plan.append(Planned(f"{strength:g}", strength, spec, options, f"{option}={strength:g}"))
+    return plan
 
 
-def _c_sweep(ctx, split, settings) -> list[dict]:
+def _c_plan(settings) -> list[Planned]:
     """Logistic regression (L2) at each C; the axis is the strength 1/C, ordered from most
     to least capacity (largest C first)."""
-    points = []
+    plan = []
     for c in sorted(settings.lr_C, reverse=True):
         spec = "lr" if c == 1.0 else f"lr:C={c:g}"
-        m = _measure(ctx, spec, split, {}, tag=f"lr_C={c:g}")
-        points.append(_point(f"C={c:g}", 1.0 / c, m))
-    return points
+        plan.append(Planned(f"C={c:g}", 1.0 / c, spec, {}, f"lr_C={c:g}"))
+    return plan
 
 
-def _dropout_sweep(ctx, split, settings) -> list[dict]:
+def _dropout_plan(settings) -> list[Planned]:
     """The base MLP with each per-layer dropout combination, in the order given."""
-    points = []
+    plan = []
     for i, rates in enumerate(settings.dropout):
         spec = mlp_spec(settings, dropout=rates)
-        m = _measure(ctx, spec, split, {"epochs": settings.epochs}, tag=f"dropout={rates}")
         label = " / ".join(f"{r:g}" for r in rates)
-        points.append(_point(label, i, m))
-    return points
+        plan.append(Planned(label, i, spec, {"epochs": settings.epochs}, f"dropout={rates}"))
+    return plan
 
 
-def _complexity_sweep(ctx, split, settings) -> list[dict]:
-    """Each model of the complexity ladder ('mlp:N' is the plain MLP of depth N), ordered by
-    parameter count."""
-    points = []
+def _complexity_plan(settings) -> list[Planned]:
+    """Each model of the complexity ladder ('mlp:N' is the plain MLP of depth N); the sweep
+    is ordered by parameter count once measured."""
+    plan = []
     for name in settings.complexity:
         if name.startswith("mlp:") and name[4:].isdigit():
             spec, label = mlp_spec(settings, depth=int(name[4:])), f"mlp depth {name[4:]}"
         else:
             spec, label = name, name.replace(":", " ").replace(",dropout=0", "")
-        m = _measure(ctx, spec, split, {"epochs": settings.epochs}, tag=f"complexity={label}")
-        points.append(_point(label, float(m.parameters or 0), m))
-    return sorted(points, key=lambda p: p["x"])
+        options = {"epochs": settings.epochs}
+        plan.append(Planned(label, None, spec, options, f"complexity={label}"))
+    return plan
 
 
 # --- the rule ------------------------------------------------------------------------------------

@@ -67,6 +67,7 @@ def run_studies(
     progress: bool = True,
     download: bool = True,
     study_settings: Sequence = (),
+    cluster: str | None = None,
 ) -> StudyRun:
     """Run ``names`` in order into a new run folder (or into ``into``).
 
@@ -75,7 +76,10 @@ def run_studies(
     ``download=False`` fails instead of fetching missing dataset files. ``study_settings``
     are study settings objects (e.g. a ``DatasizeSettings``) that replace the profile's for
     their studies (:meth:`toolkit.studies.profiles.Profile.with_settings`): a small study in
-    a notebook; the manifest and each section.json record them.
+    a notebook; the manifest and each section.json record them. ``cluster`` is a --cluster
+    value (``local:N`` or ``tcp://HOST:PORT``; None: $XRBENCH_CLUSTER, unset: this process):
+    the studies that plan their trainings (:meth:`StudyContext.measure_many`) train on it,
+    one Dask task per model, with the same results as serially; timing stays on this machine.
 
     Example:
         >>> from toolkit.studies.datasize import DatasizeSettings
@@ -85,16 +89,19 @@ def run_studies(
         ...             study_settings=[small])  # doctest: +SKIP
 
     Raises:
-        ValueError: an unknown study or profile, a run name that is not one folder name,
-            ``into`` holds another dataset's run, or ``study_settings`` holds an object that
-            is no study's settings (or two of one type).
+        ValueError: an unknown study or profile, a ``cluster`` text that is no cluster, a run
+            name that is not one folder name, ``into`` holds another dataset's run, or
+            ``study_settings`` holds an object that is no study's settings (or two of one type).
         NotADirectoryError: ``out`` (or a folder above it) is a file.
         FileNotFoundError: ``into`` is not a run folder, or the dataset cannot be found.
         KeyboardInterrupt: with ``run_dir`` set to the run folder once it exists.
     """
+    from toolkit.cluster import open_cluster, parse_cluster
+
     started = time.perf_counter()
     for name in names:
         get_study(name)
+    cluster_spec = parse_cluster(cluster)  # bad text fails before any data is loaded
     settings = {
         "dataset": dataset,
         "profile": profile,
@@ -138,8 +145,10 @@ def run_studies(
     ctx = StudyContext(data, chosen, folder.path, seed=seed, threads=threads, progress=progress)
     result = StudyRun(path=folder.path)
     try:
-        for name in names:
-            result.outcomes[name] = run_one(ctx, name, force=force)
+        with open_cluster(cluster_spec, threads_per_worker=1) as client:
+            ctx.client = client
+            for name in names:
+                result.outcomes[name] = run_one(ctx, name, force=force)
     except KeyboardInterrupt as e:  # the CLI says how to resume
         e.run_dir = folder.path
         raise
@@ -159,6 +168,12 @@ def run_one(ctx: StudyContext, name: str, *, force: bool = False) -> dict:
             _log(f"[{name}] done in this run folder already, skipped (--force reruns it)")
             return {"status": "skipped", "wall_time_s": 0.0}
     ctx.study = name
+    ctx.failed_remotely.clear()
+    ctx.remote = None
+    if ctx.client is not None:
+        from toolkit.studies.remote import Execution
+
+        ctx.remote = Execution(cluster=_cluster_text(ctx.client))
     section = Section(folder, name, entry.title, entry.description)
     _log(f"[{name}] {entry.title} ...")
     started = time.perf_counter()
@@ -170,14 +185,20 @@ def run_one(ctx: StudyContext, name: str, *, force: bool = False) -> dict:
         _log(f"[{name}] FAILED: {error}")
         traceback.print_exc(file=sys.stderr)
     wall = time.perf_counter() - started
-    section.save(
-        status=status,
-        wall_time_s=wall,
-        settings={"profile": ctx.profile.name, "seed": ctx.seed, **_settings_record(ctx.profile)},
-        error=error,
-    )
+    settings = {"profile": ctx.profile.name, "seed": ctx.seed, **_settings_record(ctx.profile)}
+    if ctx.remote is not None:  # which machine trained and which timed (the client)
+        settings["execution"] = ctx.remote.record()
+        section.note(ctx.remote.note())
+    section.save(status=status, wall_time_s=wall, settings=settings, error=error)
     _log(f"[{name}] {status} in {wall:.1f} s")
     return {"status": status, "wall_time_s": wall, "error": error}
+
+
+def _cluster_text(client) -> str:
+    """The scheduler's address, and 'local' where this call started the cluster."""
+    address = client.scheduler.address
+    local = type(getattr(client, "cluster", None)).__name__ == "LocalCluster"
+    return f"local:{len(client.scheduler_info()['workers'])} ({address})" if local else address
 
 
 def _settings_record(profile) -> dict:
