@@ -791,6 +791,13 @@ def _add_study_parsers(sub) -> None:
     study.add_argument(
         "--report", action="store_true", help="build report.html and report.pdf at the end"
     )
+    study.add_argument(
+        "--cluster",
+        metavar="local:N|tcp://HOST:PORT",
+        help="train on a Dask cluster, one task per model: local:N starts N worker processes "
+        "here, tcp://HOST:PORT joins a running `dask scheduler`; latency is still timed here "
+        "(default: $XRBENCH_CLUSTER, else in this process)",
+    )
     report = sub.add_parser(
         "report",
         help="build report.html and report.pdf from a run folder",
@@ -1279,6 +1286,7 @@ def cmd_study(args) -> int:
         threads=args.threads,
         force=args.force,
         download=not args.no_download,
+        cluster=args.cluster,
     )
     rows = [
         {
