@@ -248,6 +248,7 @@ def test_compose_hook_is_seeded_and_refuses_unknown_names():
 # --- determinism and the exported graph --------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_same_seed_same_weights_with_augmentation_on(digits):
     """Augmentation on (batched and per-image ones), two epochs: bit-identical twice."""
     options = {"epochs": 2, "augment": ("crop", "hflip", "rotation", "erasing")}
