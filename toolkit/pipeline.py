@@ -26,6 +26,7 @@ import threading
 import time
 import traceback
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -208,7 +209,12 @@ def run(config: RunConfig, resume: str | Path | None = None) -> RunResult:
                 "see `xrbench runtimes`"
             )
     job = None
+    client, cluster_client = ExitStack(), None  # connected before the run folder is made
     try:
+        if cluster is not None:
+            from toolkit.cluster import open_cluster
+
+            cluster_client = client.enter_context(open_cluster(cluster))
         job = _Run(config, runtimes, resume, started)
         todo = []
         for name in config.models:
@@ -216,11 +222,10 @@ def run(config: RunConfig, resume: str | Path | None = None) -> RunResult:
                 _log(f"{name}: done in the interrupted run, skipped")
             else:
                 todo.append(name)
-        if cluster is None:
-            for name in todo:
-                job.run_one(name)
-        elif todo:
-            job.run_on_cluster(todo, cluster)
+        gathered = job.train_on_cluster(cluster_client, todo, cluster) if cluster else {}
+        client.close()  # a local cluster stops before the first timing
+        for name in todo:
+            job.run_one(name, gathered.get(name))
         job.save()
     except KeyboardInterrupt as e:  # the CLI says how to resume
         e.run_dir = job.folder.path if job is not None else (Path(resume) if resume else None)
@@ -228,6 +233,7 @@ def run(config: RunConfig, resume: str | Path | None = None) -> RunResult:
             job.save_manifest()  # the wall time so far; the tables are those of the last save
         raise
     finally:
+        client.close()
         if job is not None:
             job.close()
     return job.result
@@ -633,9 +639,10 @@ class _Run:
             },
         )
 
-    def run_on_cluster(self, names: list[str], cluster) -> None:
-        """Train, export and check every model of ``names`` as one Dask task each, then
-        measure and time them here, model by model, once every task is back.
+    def train_on_cluster(self, client, names: list[str], cluster) -> dict[str, dict]:
+        """Train, export and check every model of ``names`` as one Dask task each; returns
+        what each task gave (:func:`train_task`), for :meth:`run_one` to measure and time
+        here once every task is back and the cluster is closed.
 
         The split reaches each worker once (scattered with broadcast). A local cluster is
         closed before the first timing, and a remote one's workers run on other hosts, so
@@ -643,12 +650,11 @@ class _Run:
         """
         from distributed import as_completed
 
-        from toolkit.cluster import open_cluster
         from toolkit.progress import progress
 
         config = self.config
         gathered: dict[str, dict] = {}
-        with open_cluster(cluster) as client:
+        if names:
             split = client.scatter(self.split, broadcast=True, hash=False)
             futures = {
                 client.submit(
@@ -665,7 +671,7 @@ class _Run:
             }
             _log(
                 f"cluster: {len(futures)} training tasks on "
-                f"{len(client.scheduler_info().get('workers', {}))} workers ({cluster.text})"
+                f"{len(client.nthreads())} workers ({cluster.text})"
             )
             bar = progress(
                 desc="train on cluster",
@@ -688,9 +694,8 @@ class _Run:
                     state = "FAILED" if "error" in gathered[name] else "trained"
                     bar.set_postfix(last=f"{name} {state} on {where['worker'] or '?'}")
                     bar.update(1)
-        _log("cluster: every training task is back; measuring and timing here")
-        for name in names:
-            self.run_one(name, gathered[name])
+            _log("cluster: every training task is back; measuring and timing here")
+        return gathered
 
     def run_model(self, name: str, remote: dict | None = None) -> None:
         """Train, export, check parity and evaluate one model (and its precision variants);
