@@ -37,7 +37,9 @@ and /usr/share/datasets/<name>, and downloaded (checksum-verified) if absent.
 
 #: Flags `run --resume` accepts besides RUN_DIR: they change neither what is trained nor how
 #: it is measured, so the manifest's settings stay the whole story of the run.
-RESUME_FLAGS = ("--json", "--no-download", "--cluster")
+RESUME_FLAGS = ("--json", "--no-download")
+#: ... and where the trainings run, which changes no result either.
+RESUME_WHERE_FLAGS = ("--cluster",)
 
 
 def _number(convert, accepts, description: str):
@@ -283,7 +285,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         type=Path,
         metavar="RUN_DIR",
         help="complete an interrupted run with the settings of its manifest, skipping finished "
-        f"models; the manifest wins, so only {', '.join(RESUME_FLAGS)} may be given with it",
+        f"models; the manifest wins, so only {', '.join(RESUME_FLAGS)} may be given with it "
+        f"(and {', '.join(RESUME_WHERE_FLAGS)}, which says where the trainings run)",
     )
     parser.add_argument(
         "--workers",
@@ -828,7 +831,7 @@ def _refuse_flags_with_resume(args) -> None:
     unset = object()
     probe.set_defaults(**{dest: unset for dest in vars(probe.parse_args([]))})
     typed = vars(probe.parse_args(args.run_argv))
-    allowed = {flag.lstrip("-").replace("-", "_") for flag in RESUME_FLAGS}
+    allowed = {flag.lstrip("-").replace("-", "_") for flag in RESUME_FLAGS + RESUME_WHERE_FLAGS}
     given = [
         "--" + dest.replace("_", "-")
         for dest, value in typed.items()

@@ -582,7 +582,10 @@ class _Run:
         result = self.result
         kept = (len(result.rows), len(result.parity), len(result.placement), len(result.summary))
         try:
-            self.run_model(name, remote)
+            if remote is None:
+                self.run_model(name)
+            else:
+                self.run_model(name, remote)
         except Exception as e:  # one model's failure is a row, not the end of the run
             if disk_full_error(e) is not None:
                 self._stop_disk_full(name, e, kept)
