@@ -83,8 +83,8 @@ def cluster(monkeypatch_module):
 
 
 @pytest.mark.slow
-def test_local_cluster_gives_the_serial_tables(serial, tmp_path):
-    result = _run(tmp_path, "local:2")
+def test_local_cluster_gives_the_serial_tables(serial, cluster, tmp_path):
+    result = _run(tmp_path, cluster.scheduler_address)  # what local:2 starts, kept warm
     assert not result.failed, result.outcomes
     assert _tables(result.path) == _tables(serial)
     section = json.loads((result.path / "studies" / "datasize" / "section.json").read_text())

@@ -98,9 +98,11 @@ def augmentation(ctx: StudyContext, section: Section) -> None:
         "(rows; flips and erasing applied with p = 1 here so every image shows the effect).",
     )
     neighbours = _shared_map(ctx, section, split, names, settings)
-    results = {NONE: _measure(ctx, settings, split, None)}
+    # every training first (in parallel on a cluster; nothing without one), then in order
+    ctx.measure_many(_call(settings, split, name) for name in (None, *trained_with))
+    results = {NONE: ctx.measure(**_call(settings, split, None))}
     for name in trained_with:
-        results[name] = _measure(ctx, settings, split, name)
+        results[name] = ctx.measure(**_call(settings, split, name))
     rows = accuracy_rows(results, ctx.class_names)
     model = settings.model
     section.table(
@@ -129,18 +131,16 @@ def augmentation(ctx: StudyContext, section: Section) -> None:
     _map_finding(section, neighbours)
 
 
-def _measure(
-    ctx: StudyContext, settings: AugmentationSettings, split: Split, name: str | None
-) -> Measured:
-    """Train, export and evaluate the study's CNN with augmentation ``name`` (None: without)."""
-    return ctx.measure(
-        settings.model,
-        split,
-        tag=f"aug={name or NONE}",
-        train_options={"epochs": settings.epochs},
-        augment=augment_hook(name) if name else None,
-        augment_name=name or "",
-    )
+def _call(settings: AugmentationSettings, split: Split, name: str | None) -> dict:
+    """The measure call of the study's CNN with augmentation ``name`` (None: without)."""
+    return {
+        "spec": settings.model,
+        "split": split,
+        "tag": f"aug={name or NONE}",
+        "train_options": {"epochs": settings.epochs},
+        "augment": augment_hook(name) if name else None,
+        "augment_name": name or "",
+    }
 
 
 # --- images ----------------------------------------------------------------------------------

@@ -99,25 +99,20 @@ def optimizers(ctx: StudyContext, section: Section) -> None:
     split = _draw(ctx, settings)
     stall = stall_threshold(ctx.data.num_classes)
     epochs = settings.epochs
-    grid = [
-        _run(ctx, split, settings, stall, optimizer=o, lr=lr, schedule="none", epochs=epochs)
+    grid_points = [
+        {"optimizer": o, "lr": lr, "schedule": "none", "epochs": epochs}
         for o in OPTIMIZERS
         for lr in settings.lrs
     ]
     run = settings.schedule_run
-    schedules = [
-        _run(
-            ctx,
-            split,
-            settings,
-            stall,
-            optimizer=run["optimizer"],
-            lr=run["lr"],
-            schedule=name,
-            epochs=run["epochs"],
-        )
+    schedule_points = [
+        {"optimizer": run["optimizer"], "lr": run["lr"], "schedule": name, "epochs": run["epochs"]}
         for name in SCHEDULES
     ]
+    # every training first (in parallel on a cluster; nothing without one), then in order
+    ctx.measure_many(_call(split, settings, **p) for p in grid_points + schedule_points)
+    grid = [_run(ctx, split, settings, stall, **p) for p in grid_points]
+    schedules = [_run(ctx, split, settings, stall, **p) for p in schedule_points]
     _write_tables(section, grid, schedules, split, settings, stall)
     _write_figures(ctx, section, grid, schedules, settings)
     _write_findings(section, grid, schedules, settings, stall)
@@ -154,10 +149,18 @@ def _run(
     ctx, split, settings, stall: float, *, optimizer: str, lr: float, schedule: str, epochs: int
 ) -> dict:
     """Train one run and reduce it to a row plus its curve."""
-    options = _options(settings, optimizer, lr, schedule, epochs)
-    tag = f"{optimizer},lr={lr:g},schedule={schedule},epochs={epochs}"
-    m = ctx.measure(settings.net, split, tag=tag, train_options=options)
+    m = ctx.measure(**_call(split, settings, optimizer, lr, schedule, epochs))
     return _summarise(m, optimizer, lr, schedule, epochs, settings.target, stall)
+
+
+def _call(split, settings, optimizer: str, lr: float, schedule: str, epochs: int) -> dict:
+    """The measure call of one run."""
+    return {
+        "spec": settings.net,
+        "split": split,
+        "tag": f"{optimizer},lr={lr:g},schedule={schedule},epochs={epochs}",
+        "train_options": _options(settings, optimizer, lr, schedule, epochs),
+    }
 
 
 def batches_to(curve: list[dict], target: float) -> int | None:
