@@ -252,3 +252,21 @@ def test_curve_records_training_accuracy_of_its_batches(data):
     assert all(float(c["train_accuracy"] * 32).is_integer() for c in curve)  # counts / 32
     assert curve[-1]["train_accuracy"] > curve[0]["train_accuracy"]
     assert {"step", "epoch", "train_loss", "lr", "elapsed_s"} <= set(curve[0])
+
+
+def test_the_run_threads_reach_torch_training(data, monkeypatch):
+    """--threads is the thread count of training too (a cluster worker trains on 1)."""
+    from toolkit.harness import runtimes
+
+    monkeypatch.setattr(runtimes, "default_threads", lambda: 2)
+    x, y, xv, yv = data
+    seen = []
+
+    def spy(n):
+        seen.append(n)
+
+    monkeypatch.setattr(torch, "set_num_threads", spy)
+    config = TrainConfig(epochs=1, batch_size=64, schedule="none")
+    fit(module(), x, y, xv, yv, config, seed=0, progress=False, threads=1)
+    fit(module(), x, y, xv, yv, config, seed=0, progress=False)
+    assert seen == [1, 2]

@@ -470,6 +470,7 @@ def fit(
     progress: bool = True,
     label: str = "",
     augment: Augment | None = None,
+    threads: int | None = None,
 ) -> FitResult:
     """Train a contract module on in-memory uint8 images; keep the best validation epoch.
 
@@ -490,6 +491,8 @@ def fit(
         augment: ``(uint8 batch, generator) -> uint8 batch``, applied to each training
             batch on the training device (the generator lives there too); None: the
             config's ``augment`` names, if any.
+        threads: torch's intra-op threads on the CPU (the run's ``--threads``); None: every
+            usable core.
 
     Returns:
         The :class:`FitResult`; a diverged run returns normally with status "diverged"
@@ -509,7 +512,7 @@ def fit(
     device = resolve_device(config.device)
     use_amp = config.amp and device.type == "cuda"
     torch.manual_seed(seed)
-    torch.set_num_threads(default_threads())
+    torch.set_num_threads(threads or default_threads())
     order_generator = torch.Generator().manual_seed(seed)
     augment_generator = torch.Generator(device=device).manual_seed(seed)
 

@@ -89,8 +89,8 @@ def train_model(
             each training batch (see :mod:`toolkit.data.augment`); refused for scikit-learn.
         split: the data as one :class:`toolkit.data.splits.Split` (its test part unused),
             instead of the arrays.
-        threads: threads to train with where the framework sets its own pool (XGBoost,
-            LightGBM; the run's ``--threads``); None: the framework picks (see
+        threads: threads to train with where the framework sets its own pool (PyTorch,
+            XGBoost, LightGBM; the run's ``--threads``); None: the framework picks (see
             :func:`toolkit.frameworks.boosted_trees.fit_threads`).
 
     Returns:

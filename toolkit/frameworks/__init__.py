@@ -61,8 +61,9 @@ class FitConfig:
             ``trains_in_epochs``); None values dropped.
         progress: show a progress bar.
         augment: ``(uint8 batch, generator) -> uint8 batch`` per training batch, or None.
-        threads: threads to train with where the framework sets its own pool (XGBoost,
-            LightGBM: the run's ``--threads``); None lets the framework pick.
+        threads: threads to train with where the framework sets its own pool (PyTorch's
+            intra-op threads, XGBoost, LightGBM: the run's ``--threads``); None lets the
+            framework pick.
     """
 
     spec: str

@@ -46,6 +46,7 @@ def fit(entry, split, config: FitConfig) -> Fitted:
         progress=config.progress,
         label=config.spec,
         augment=config.augment,
+        threads=config.threads,
     )
     return Fitted(
         model=result.module,
@@ -70,6 +71,7 @@ def fit_torch(
     progress: bool = True,
     label: str = "",
     augment=None,
+    threads: int | None = None,
 ):
     """Wrap ``net`` in the contract module and train it with :func:`toolkit.engine.fit`.
 
@@ -84,7 +86,7 @@ def fit_torch(
         config: the :class:`toolkit.engine.TrainConfig` to train with.
         progress: show a progress bar.
         label: the bar's name.
-        augment: passed to :func:`toolkit.engine.fit`.
+        augment, threads: passed to :func:`toolkit.engine.fit`.
 
     Returns:
         The engine's :class:`toolkit.engine.FitResult`.
@@ -106,6 +108,7 @@ def fit_torch(
         progress=progress,
         label=label,
         augment=augment,
+        threads=threads,
     )
 
 
