@@ -122,36 +122,36 @@ def run_studies(
     dataset, profile, seed = settings["dataset"], settings["profile"], settings["seed"]
     data_dir, image_size = settings["data_dir"], settings["image_size"]
     chosen = get_profile(profile).with_settings(*study_settings)
-    data = load_dataset(dataset, data_dir=data_dir, image_size=image_size, download=download)
-    if folder is None:
-        folder = RunFolder.create(out, run_name)
-        manifest = build_manifest(
-            settings={**settings, "kind": "study", **_settings_record(chosen)},
-            data={
-                "source": data.source,
-                "n_train": len(data.x_train),
-                "n_test": len(data.x_test),
-                "class_names": list(data.class_names),
-                "image_shape": list(data.image_shape),
-            },
-            study_order=list_studies(),  # the report's section order, without the registry
+    with open_cluster(cluster_spec, threads_per_worker=1) as client:  # before a folder is made
+        data = load_dataset(dataset, data_dir=data_dir, image_size=image_size, download=download)
+        if folder is None:
+            folder = RunFolder.create(out, run_name)
+            manifest = build_manifest(
+                settings={**settings, "kind": "study", **_settings_record(chosen)},
+                data={
+                    "source": data.source,
+                    "n_train": len(data.x_train),
+                    "n_test": len(data.x_test),
+                    "class_names": list(data.class_names),
+                    "image_shape": list(data.image_shape),
+                },
+                study_order=list_studies(),  # the report's section order, without the registry
+            )
+            folder.write_manifest(manifest)
+        _log(f"run folder: {folder.path}")
+        _log(
+            f"data: {dataset} from {data.source}: {len(data.x_train):,} train, "
+            f"{len(data.x_test):,} test images; profile '{profile}' ({chosen.description})"
         )
-        folder.write_manifest(manifest)
-    _log(f"run folder: {folder.path}")
-    _log(
-        f"data: {dataset} from {data.source}: {len(data.x_train):,} train, "
-        f"{len(data.x_test):,} test images; profile '{profile}' ({chosen.description})"
-    )
-    ctx = StudyContext(data, chosen, folder.path, seed=seed, threads=threads, progress=progress)
-    result = StudyRun(path=folder.path)
-    try:
-        with open_cluster(cluster_spec, threads_per_worker=1) as client:
-            ctx.client = client
+        ctx = StudyContext(data, chosen, folder.path, seed=seed, threads=threads, progress=progress)
+        result = StudyRun(path=folder.path)
+        ctx.client = client
+        try:
             for name in names:
                 result.outcomes[name] = run_one(ctx, name, force=force)
-    except KeyboardInterrupt as e:  # the CLI says how to resume
-        e.run_dir = folder.path
-        raise
+        except KeyboardInterrupt as e:  # the CLI says how to resume
+            e.run_dir = folder.path
+            raise
     result.wall_time_s = time.perf_counter() - started
     _record_timing(folder.path, result)
     return result
