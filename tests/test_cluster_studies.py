@@ -95,6 +95,9 @@ def test_local_cluster_gives_the_serial_tables(serial, cluster, tmp_path):
     assert any("No timing ran on the cluster" in note for note in section["notes"])
     onnx = sorted(p.name for p in (result.path / "studies" / "datasize" / "models").iterdir())
     assert onnx == sorted(p.name for p in (serial / "studies" / "datasize" / "models").iterdir())
+    sweeps = json.loads((result.path / "studies" / "regularization" / "section.json").read_text())
+    workers = sweeps["settings"]["execution"]["workers"].values()
+    assert {w["torch_threads"] for w in workers} - {None} == {1}  # MLP on --threads 1
     for study in STUDIES:  # the serial run records no execution
         plain = json.loads((serial / "studies" / study / "section.json").read_text())
         assert "execution" not in plain["settings"]

@@ -188,6 +188,7 @@ class StudyContext:
 
         self.data, self.profile, self.run_dir = data, profile, Path(run_dir)
         self.seed, self.threads = seed, threads or default_threads()
+        self.train_threads = threads  # as asked: None lets each framework pick, as before
         self.progress = progress
         self.client = client
         self._cache: dict[tuple, Measured] = {}
@@ -416,6 +417,7 @@ class StudyContext:
             train_options=options or None,
             progress=self.progress,
             augment=augment,
+            threads=self.train_threads,
         )
         result = Measured(
             spec=spec,

@@ -100,7 +100,7 @@ def measure_on_cluster(ctx, calls: Iterable[dict]) -> None:
             ctx.profile,
             ctx.study,
             ctx.seed,
-            ctx.threads,
+            ctx.train_threads,
             payload,
             pure=False,
             key=f"measure-{ctx.study}-{model_slug(payload['tag'])}-{uuid.uuid4().hex[:8]}",
@@ -162,7 +162,7 @@ def _collect(ctx, execution: Execution, key: tuple, tag: str, future) -> None:
         {"host": outcome["host"], "tasks": 0, "torch_threads": None, "ort_threads": None},
     )
     worker["tasks"] += 1
-    worker["ort_threads"] = outcome["ort_threads"]
+    worker["ort_threads"] = outcome.get("ort_threads") or worker["ort_threads"]
     worker["torch_threads"] = outcome.get("torch_threads") or worker["torch_threads"]
     execution.tasks += 1
     if outcome["error"]:
@@ -185,19 +185,20 @@ def _collect(ctx, execution: Execution, key: tuple, tag: str, future) -> None:
 _WORKER_CONTEXTS: dict = {}
 
 
-def measure_remotely(data, profile, study: str, seed: int, threads: int, payload: dict) -> dict:
+def measure_remotely(data, profile, study: str, seed: int, threads, payload: dict) -> dict:
     """One measure call on a worker: the :class:`Measured` (no trained model, no file path)
-    and the ONNX file's bytes; an error comes back as text with the worker's address."""
+    and the ONNX file's bytes; an error comes back as text with the worker's address.
+    ``threads`` is the study's --threads (None: the worker's usable cores, as serially)."""
     from distributed import get_worker
 
     outcome = {
         "worker": get_worker().address,
         "host": socket.gethostname(),
-        "ort_threads": threads,
         "error": "",
     }
     try:
         ctx = _worker_context(data, profile, seed, threads)
+        outcome["ort_threads"] = ctx.threads
         ctx.study = study
         call = dict(payload)
         split = ctx.split(**call.pop("recipe"))
