@@ -154,3 +154,46 @@ def test_a_very_long_call_is_timed_in_fewer_rounds(monkeypatch):
     by_size = {r.batch_size: r for r in result.latency["slow"]}
     assert len(by_size[1].rounds) == 5  # short calls: every round
     assert len(by_size[300].rounds) == rounds.VERY_LONG_ROUNDS  # long: enough for an interval
+
+
+@pytest.mark.slow
+def test_timing_workers_end_when_their_run_is_killed(tmp_path):
+    """A run killed by a signal cannot close its pool; its workers must not live on."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import numpy as np, os, sys\n"
+        "from toolkit.harness.rounds import TimingPool\n"
+        "pool = TimingPool(2, np.zeros((4, 8, 8), np.uint8), 1)\n"
+        "pids = [e.submit(os.getpid).result() for e in pool._executors]\n"
+        "print(*pids, flush=True)\n"
+        "import time; time.sleep(60)\n"
+    )
+    run = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    pids = [int(p) for p in run.stdout.readline().split()]
+    assert len(pids) == 2
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    deadline = time.monotonic() + 20
+    alive = pids
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.5)
+        alive = [p for p in pids if _alive(p)]
+    assert not alive, f"timing workers {alive} outlived their run"
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie has exited; it only waits for its (gone) parent to reap it
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -16,6 +16,8 @@ import importlib
 import logging
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -163,10 +165,20 @@ def _init_worker(
 ) -> None:
     logging.basicConfig(level=logging.WARNING)
     _WORKER.update(images=images, threads=threads, arena=arena, runners={}, warmed={})
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     import toolkit.harness.runtimes  # noqa: F401  (onnxruntime: imported while the others start)
 
     for module in preload:  # e.g. torch: seconds, paid side by side now, not in a round
         importlib.import_module(module)
+
+
+def _exit_with_parent(parent: int, every_s: float = 1.0) -> None:
+    """End this worker once the run that started it is gone: a run killed by a signal
+    cannot shut its pool down, and its idle workers (each holding the test set and open
+    sessions) would otherwise live on."""
+    while os.getppid() == parent:
+        time.sleep(every_s)
+    os._exit(0)
 
 
 def _started() -> int:
