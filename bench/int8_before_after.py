@@ -44,6 +44,8 @@ from pathlib import Path
 
 import numpy as np
 
+from toolkit.cli import _batch_sizes as batch_sizes_arg  # the run's own --batch-sizes
+
 #: The commit whose quantization code is "before".
 BEFORE_COMMIT = "0e5dc49"
 
@@ -66,17 +68,16 @@ def _parse(argv):
     p.add_argument("--models", default="lenet5,cnn,resnet", help="FP32 nets of the run")
     p.add_argument("--rounds", type=int, default=5, help="timing rounds (default: 5)")
     p.add_argument("--budget", type=float, default=0.2, help="s per batch and round (0.2)")
-    p.add_argument("--batch-sizes", default="1,256", help="comma-separated (default: 1,256)")
+    p.add_argument(
+        "--batch-sizes",
+        type=batch_sizes_arg,
+        default="1,256",
+        help="comma-separated (default: 1,256)",
+    )
     p.add_argument("--threads", type=int, help="intra-op threads (default: all usable cores)")
     p.add_argument("--test-per-class", type=int, help="score on N test images per class")
     p.add_argument("--json", type=Path, help="also write the results here")
     args = p.parse_args(argv)
-    try:
-        args.batch_sizes = [int(b) for b in args.batch_sizes.split(",") if b.strip()]
-    except ValueError as e:
-        p.error(f"--batch-sizes must be integers separated by commas: {e}")
-    if not args.batch_sizes or min(args.batch_sizes) < 1:
-        p.error("--batch-sizes needs at least one integer >= 1")
     if args.rounds < 1 or args.budget <= 0:
         p.error("--rounds must be >= 1 and --budget > 0")
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]

@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from toolkit.cli import _batch_sizes as batch_sizes_arg  # the run's own --batch-sizes
+
 #: The issue's targets: ONNX at least this many times faster than scikit-learn, per batch.
 TARGETS = {1: 1.5, 256: 3.0}
 
@@ -47,17 +49,16 @@ def _parse(argv):
     p.add_argument("--test-per-class", type=int, help="test on N images per class")
     p.add_argument("--rounds", type=int, default=5, help="timing rounds (default: 5)")
     p.add_argument("--budget", type=float, default=0.2, help="s per batch and round (0.2)")
-    p.add_argument("--batch-sizes", default="1,256", help="comma-separated (default: 1,256)")
+    p.add_argument(
+        "--batch-sizes",
+        type=batch_sizes_arg,
+        default="1,256",
+        help="comma-separated (default: 1,256)",
+    )
     p.add_argument("--threads", type=int, help="intra-op threads (default: all usable cores)")
     p.add_argument("--workers", type=int, default=0, help="timing processes (default: 0)")
     p.add_argument("--json", type=Path, help="also write the results here")
     args = p.parse_args(argv)
-    try:
-        args.batch_sizes = [int(b) for b in args.batch_sizes.split(",") if b.strip()]
-    except ValueError as e:
-        p.error(f"--batch-sizes must be integers separated by commas: {e}")
-    if not args.batch_sizes or min(args.batch_sizes) < 1:
-        p.error("--batch-sizes needs at least one integer >= 1")
     if args.rounds < 1 or args.budget <= 0 or args.workers < 0:
         p.error("--rounds must be >= 1, --budget > 0 and --workers >= 0")
     if args.run is not None and not (args.run / "models" / "knn.onnx").is_file():
