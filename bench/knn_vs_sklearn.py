@@ -145,7 +145,7 @@ def main(argv=None) -> int:
                 print(f"error: {runtime}: {error}", file=sys.stderr)
             return 1
         _log("memory bandwidth ...")
-        bound = memory_bound(path)
+        bound = memory_bound(path, threads=args.threads)
 
     rounds = {rt: {r.batch_size: r.rounds for r in timed.latency[rt]} for rt in timed.latency}
     rows = []

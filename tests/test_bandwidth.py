@@ -40,8 +40,8 @@ def _file(tmp_path, n: int):
 def test_bound_is_weight_bytes_over_bandwidth(tmp_path):
     path = _file(tmp_path, 1000)
     assert weight_bytes(path) == 1000 * 4 * 4
-    dram = read_bandwidth(1 << 20, repeats=2)
-    assert dram["bandwidth_bytes_s"] > 0 and dram["bytes"] == 1 << 20
+    dram = read_bandwidth(1 << 20, repeats=2, threads=2)
+    assert dram["bandwidth_bytes_s"] > 0 and dram["bytes"] == 1 << 20 and dram["threads"] == 2
     bound = memory_bound(path, dram)
     assert bound["weight_bytes"] == 16000
     want = 16000 / dram["bandwidth_bytes_s"] * 1e3
@@ -70,7 +70,7 @@ def _latency_rows(model: str):
 def test_bound_rows_of_a_scan_model_sit_beside_its_onnx_latency(tmp_path, monkeypatch):
     from toolkit import bandwidth
 
-    monkeypatch.setattr(bandwidth, "_dram", read_bandwidth(1 << 20, repeats=2))
+    monkeypatch.setattr(bandwidth, "_dram", {2: read_bandwidth(1 << 20, repeats=2, threads=2)})
     path = _file(tmp_path, 1000)
     added = bandwidth.bound_rows("knn", path, _latency_rows("knn"))
     (weights,) = [r for r in added if r["metric"] == "streamed_weight_bytes"]
@@ -79,7 +79,7 @@ def test_bound_rows_of_a_scan_model_sit_beside_its_onnx_latency(tmp_path, monkey
     assert set(bounds) == {
         ("ort-cpu", b, m) for b in (1, 256) for m in bandwidth.BOUND_METRICS
     }  # ONNX runtimes only: the native kNN is not this file
-    want = 16000 / bandwidth._dram["bandwidth_bytes_s"] * 1e3
+    want = 16000 / bandwidth._dram[2]["bandwidth_bytes_s"] * 1e3  # the rows' 2 threads
     assert bounds[("ort-cpu", 256, "bandwidth_bound_ms")]["value"] == pytest.approx(want)
     assert bounds[("ort-cpu", 1, "bandwidth_bound_ms")]["provider"] == "CPUExecutionProvider"
     assert bandwidth.bound_rows("knn@int8-static", path, _latency_rows("knn@int8-static"))
@@ -97,3 +97,19 @@ def test_bound_rows_of_a_scan_model_sit_beside_its_onnx_latency(tmp_path, monkey
     assert notes[0].startswith("knn on ort-cpu: p50 0.5 ms at batch 1, p50 40 ms at batch 256; ")
     assert "ms from main memory" in notes[0] and notes[0].endswith("(0.0 MB of weights)")
     assert bandwidth.bound_notes(_latency_rows("knn")) == []
+
+
+def test_a_latency_below_its_bound_is_flagged():
+    """A bound the measurement beats is a wrong bound (as a share of peak above 100%)."""
+    from toolkit.bandwidth import bound_notes
+
+    head = {"model": "knn", "runtime": "ort-cpu", "batch_size": 1}
+    rows = [
+        {**head, "metric": "latency_p50_ms", "value": 0.3},
+        {**head, "metric": "bandwidth_bound_ms", "value": 0.5},
+        {**head, "metric": "bandwidth_bound_cached_ms", "value": 0.4},
+    ]
+    (note,) = bound_notes(rows)
+    assert "BUG" in note and "below its bound" in note
+    rows[0]["value"] = 0.45  # above the cached bound: fine
+    assert "BUG" not in bound_notes(rows)[0]
