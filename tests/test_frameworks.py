@@ -166,3 +166,37 @@ def test_round_trip_through_the_entry(name, tmp_path):
     assert (again.predict(digits.x_test[:20])[0] == labels).all()
     complexity = entry.complexity(trained)
     assert complexity["parameters"] and complexity["parameters"] > 0
+
+
+@pytest.mark.parametrize("spec", ["rf:n_estimators=3", "svm:pca_components=5"])
+def test_the_threads_asked_reach_scikit_learn_training(spec, monkeypatch):
+    """train_model(threads=1) (the run's --threads) fits on one thread: every n_jobs, and the
+    BLAS pools (lbfgs's float sums change with their thread count)."""
+    pytest.importorskip("sklearn")
+    import threadpoolctl
+
+    import toolkit.models
+    from toolkit.data import load_dataset
+    from toolkit.train import train_model
+
+    data = load_dataset("digits")
+    built, create = [], toolkit.models.create_model
+    monkeypatch.setattr(
+        toolkit.models, "create_model", lambda *a, **k: built.append(create(*a, **k)) or built[-1]
+    )
+    limits = []
+    real = threadpoolctl.threadpool_limits
+    monkeypatch.setattr(
+        threadpoolctl, "threadpool_limits", lambda n, *a, **k: limits.append(n) or real(n, *a, **k)
+    )
+    train_model(
+        spec,
+        dataset="digits",
+        class_names=data.class_names,
+        x_train=data.x_train[:300],
+        y_train=data.y_train[:300],
+        progress=False,
+        threads=1,
+    )
+    jobs = [v for k, v in built[0].get_params().items() if k.split("__")[-1] == "n_jobs"]
+    assert limits == [1] and all(j == 1 for j in jobs)

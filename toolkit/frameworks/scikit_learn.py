@@ -14,7 +14,17 @@ from toolkit.preprocess import to_features
 
 
 def fit(entry, split, config: FitConfig) -> Fitted:
-    """Build the estimator and fit it on the training part (the validation part is unused)."""
+    """Build the estimator and fit it on the training part (the validation part is unused).
+
+    With ``config.threads`` (the run's ``--threads``) the fit runs on that many threads:
+    ``n_jobs`` of every step that has one, and the BLAS/OpenMP pools (lbfgs's products use
+    BLAS threads, whose count changes the float sums, so a serial run and a cluster
+    worker on one thread give the same model only if both are pinned).
+    """
+    from contextlib import nullcontext
+
+    from threadpoolctl import threadpool_limits
+
     from toolkit.models import create_model
 
     model = create_model(
@@ -24,7 +34,13 @@ def fit(entry, split, config: FitConfig) -> Fitted:
         seed=config.seed,
         **config.params,
     )
-    model.fit(to_features(split.x_train), split.y_train.astype(np.int64))
+    limit = nullcontext()
+    if config.threads:
+        jobs = {k: config.threads for k in model.get_params() if k.split("__")[-1] == "n_jobs"}
+        model.set_params(**jobs)
+        limit = threadpool_limits(config.threads)
+    with limit:
+        model.fit(to_features(split.x_train), split.y_train.astype(np.int64))
     return Fitted(model=model)
 
 
