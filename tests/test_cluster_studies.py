@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.studies.datasize import DatasizeSettings
-from toolkit.studies.regularization import RegularizationSettings
-from toolkit.studies.runner import run_studies
-
+pytest.importorskip("torch", reason="the studies train models")
 distributed = pytest.importorskip("distributed", reason="needs dask[distributed] (the extra)")
+
+from toolkit.studies.datasize import DatasizeSettings  # noqa: E402
+from toolkit.studies.regularization import RegularizationSettings  # noqa: E402
+from toolkit.studies.runner import run_studies  # noqa: E402
 
 SIZES = DatasizeSettings(
     sizes=(100, None), families=("lr", "dt"), seeds=1, table_sizes=(100, None), min_steps=0

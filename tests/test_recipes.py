@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
-from toolkit import recipes
-from toolkit.engine import LOSSES, TrainConfig
+torch = pytest.importorskip("torch")
+
+from toolkit import recipes  # noqa: E402
+from toolkit.engine import LOSSES, TrainConfig  # noqa: E402
 
 TINY = "mlp:depth=1,width=16"
 
