@@ -366,7 +366,8 @@ def measure_runtimes(
 
     measurement = Measurement()
     for runtime in runtimes:
-        kind = get_runtime(runtime).kind
+        spec = get_runtime(runtime)
+        kind = spec.kind
         if runtime == REFERENCE_RUNTIME and exported.reference is not None and arena:
             # measured at export; its model_size_mb row comes where measure_quality puts it
             runner, evaluation = exported.reference, exported.quality
@@ -386,7 +387,7 @@ def measure_runtimes(
             if runner is None:
                 continue
             extra = {"model_size_mb": exported.size_mb} if kind == "onnx" else None
-            native_cpu = kind != "onnx" and get_runtime(runtime).device == "cpu"
+            native_cpu = kind != "onnx" and spec.device == "cpu"
             evaluation = measure_quality(
                 runner,
                 model=model,
