@@ -3,7 +3,8 @@
 `--cluster local:N` starts a LocalCluster of N worker processes on this machine (one task at
 a time each); `--cluster tcp://HOST:PORT` connects to a scheduler started elsewhere with
 `dask scheduler` and `dask worker tcp://HOST:PORT`. `XRBENCH_CLUSTER` gives the default.
-Dask does the scheduling, retries and the dashboard; this module only opens the client.
+Dask does the scheduling, retries and the dashboard; this module opens the client and
+sends the data that every task takes (:class:`SharedData`, :func:`completed`).
 """
 
 from __future__ import annotations
@@ -97,3 +98,47 @@ def open_cluster(spec: ClusterSpec | None, *, threads_per_worker: int = 1) -> It
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+class SharedData:
+    """Data every task takes, scattered to every worker once (and again only if lost).
+
+    Dask reruns the tasks of a lost worker, but it cannot rebuild data it was handed: once
+    the last copy of scattered data goes with its worker (the active memory manager drops
+    broadcast copies that no waiting task needs), the tasks that take it are cancelled.
+    :func:`completed` then scatters the data again and resubmits them.
+    """
+
+    def __init__(self, client, data):
+        self.client = client
+        self.data = data
+        self._future = None
+
+    def future(self):
+        """The data's future on the cluster, scattered now if it never was or is lost."""
+        if self._future is None or self._future.status != "finished":
+            # in a list: a list or dict given bare would be scattered item by item
+            (self._future,) = self.client.scatter([self.data], broadcast=True, hash=False)
+        return self._future
+
+
+def completed(shared: SharedData, submit, keys, *, attempts: int = 3) -> Iterator[tuple]:
+    """``(key, future)`` for every key as its task ends; ``submit(key, data_future)`` makes
+    the task of ``key``, with a fresh Dask key each call (a resubmission under a cancelled
+    task's key is cancelled again). A task cancelled because ``shared`` was lost is
+    resubmitted on the data scattered again (up to ``attempts`` submissions); any other end
+    is the caller's to read from the future."""
+    from distributed import as_completed
+
+    futures = {submit(key, shared.future()): key for key in keys}
+    tries = dict.fromkeys(futures.values(), 1)
+    pending = as_completed(futures)
+    for future in pending:
+        key = futures.pop(future)
+        if future.status == "cancelled" and tries[key] < attempts:
+            tries[key] += 1
+            again = submit(key, shared.future())
+            futures[again] = key
+            pending.add(again)
+            continue
+        yield key, future

@@ -649,18 +649,18 @@ class _Run:
 
         The split reaches each worker once (scattered with broadcast). A local cluster is
         closed before the first timing, and a remote one's workers run on other hosts, so
-        no timing shares its host with a training. Dask reruns the tasks of a lost worker.
+        no timing shares its host with a training. Dask reruns the tasks of a lost worker
+        (and :func:`toolkit.cluster.completed` those cancelled because the split went with it).
         """
-        from distributed import as_completed
-
+        from toolkit.cluster import SharedData, completed
         from toolkit.progress import progress
 
         config = self.config
         gathered: dict[str, dict] = {}
         if names:
-            split = client.scatter(self.split, broadcast=True, hash=False)
-            futures = {
-                client.submit(
+
+            def submit(name, split):
+                return client.submit(
                     train_task,
                     name,
                     config,
@@ -669,22 +669,20 @@ class _Run:
                     self.data.num_classes,
                     key=f"xrbench-train-{model_slug(name)}-{time.time_ns()}",
                     retries=0,
-                ): name
-                for name in names
-            }
+                )
+
             _log(
-                f"cluster: {len(futures)} training tasks on "
+                f"cluster: {len(names)} training tasks on "
                 f"{len(client.nthreads())} workers ({cluster.text})"
             )
             bar = progress(
                 desc="train on cluster",
-                total=len(futures),
+                total=len(names),
                 unit="task",
                 disable=not config.progress,
             )
             with bar:
-                for future in as_completed(futures):
-                    name = futures[future]
+                for name, future in completed(SharedData(client, self.split), submit, names):
                     try:
                         gathered[name] = future.result()
                     except Exception as e:  # the task could not run (e.g. it lost its workers)

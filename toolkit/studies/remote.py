@@ -9,7 +9,9 @@ writes into the run folder. Nothing is timed on the cluster: calls that time lat
 on the client afterwards, on its own machine, with the same harness, so a busy worker never
 shares a core with a timing. A task that fails comes back with its error and the worker it
 ran on; Dask reruns the tasks of a worker that is lost (its default, up to
-``distributed.scheduler.allowed-failures`` times).
+``distributed.scheduler.allowed-failures`` times), and a task cancelled because the
+dataset was lost with that worker is resubmitted on the dataset sent again
+(:func:`toolkit.cluster.completed`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
+from toolkit.cluster import SharedData, completed
 from toolkit.models import model_slug
 from toolkit.results import atomic_write_bytes
 
@@ -73,8 +76,6 @@ class Execution:
 def measure_on_cluster(ctx, calls: Iterable[dict]) -> None:
     """Run ``calls`` (dicts of :meth:`StudyContext.measure` arguments) on ``ctx.client`` and
     put their results in ``ctx``'s cache (or their errors in ``ctx.failed_remotely``)."""
-    from distributed import as_completed
-
     from toolkit.progress import progress
 
     execution = ctx.remote
@@ -94,9 +95,10 @@ def measure_on_cluster(ctx, calls: Iterable[dict]) -> None:
         images[key] = len(call["split"].x_train)
     if not jobs:
         return
-    data = _scattered(ctx)
-    futures = {
-        ctx.client.submit(
+
+    def submit(key, data):
+        payload = jobs[key]
+        return ctx.client.submit(
             measure_remotely,
             data,
             ctx.profile,
@@ -109,17 +111,15 @@ def measure_on_cluster(ctx, calls: Iterable[dict]) -> None:
             # largest first: a whole-split SVM started last ran alone while the other worker
             # idled (quick datasize + regularization on local:2, in plan order: 1.44x)
             priority=images[key],
-        ): key
-        for key, payload in jobs.items()
-    }
+        )
+
     bar = progress(
         desc=f"[{ctx.study}] cluster tasks",
-        total=len(futures),
+        total=len(jobs),
         unit="task",
         disable=not ctx.progress,
     )
-    for future in as_completed(futures):
-        key = futures[future]
+    for key, future in completed(_shared_data(ctx), submit, list(jobs)):
         _collect(ctx, execution, key, jobs[key]["tag"], future)
         bar.update(1)
     bar.close()
@@ -144,12 +144,12 @@ def _payload(ctx, call: dict) -> dict | None:
     return {**call, "recipe": recipe}
 
 
-def _scattered(ctx):
-    """The dataset on every worker, sent once per context (a future tasks take as argument)."""
-    future = getattr(ctx, "_data_future", None)
-    if future is None:
-        future = ctx._data_future = ctx.client.scatter(ctx.data, broadcast=True, hash=False)
-    return future
+def _shared_data(ctx) -> SharedData:
+    """The dataset on every worker, sent once per context (and again only if lost)."""
+    shared = getattr(ctx, "_shared_data", None)
+    if shared is None:
+        shared = ctx._shared_data = SharedData(ctx.client, ctx.data)
+    return shared
 
 
 def _collect(ctx, execution: Execution, key: tuple, tag: str, future) -> None:
