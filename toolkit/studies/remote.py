@@ -120,7 +120,13 @@ def measure_on_cluster(ctx, calls: Iterable[dict]) -> None:
         disable=not ctx.progress,
     )
     for key, future in completed(_shared_data(ctx), submit, list(jobs)):
-        _collect(ctx, execution, key, jobs[key]["tag"], future)
+        measured = _collect(ctx, execution, key, jobs[key]["tag"], future)
+        if measured is not None:  # what finished, on how many images, in how long
+            bar.set_postfix(
+                last=f"{measured.tag} ({images[key]} images, trained in "
+                f"{measured.train_time_s:.1f} s)",
+                refresh=False,
+            )
         bar.update(1)
     bar.close()
 
@@ -152,8 +158,9 @@ def _shared_data(ctx) -> SharedData:
     return shared
 
 
-def _collect(ctx, execution: Execution, key: tuple, tag: str, future) -> None:
-    """One finished task: its ONNX file into the run folder and its result into the cache."""
+def _collect(ctx, execution: Execution, key: tuple, tag: str, future):
+    """One finished task: its ONNX file into the run folder and its result into the cache;
+    returns the :class:`Measured` (None where the task failed)."""
     try:
         outcome = future.result()
     except Exception as e:  # the scheduler gave up on it (e.g. KilledWorker) or lost it
@@ -161,7 +168,7 @@ def _collect(ctx, execution: Execution, key: tuple, tag: str, future) -> None:
         execution.failed.append({"tag": tag, "worker": None, "error": error})
         ctx.failed_remotely[key] = error
         ctx.log(error)
-        return
+        return None
     worker = execution.workers.setdefault(
         outcome["worker"],
         {"host": outcome["host"], "tasks": 0, "torch_threads": None, "ort_threads": None},
@@ -176,12 +183,13 @@ def _collect(ctx, execution: Execution, key: tuple, tag: str, future) -> None:
         execution.failed.append({"tag": tag, "worker": outcome["worker"], "error": error})
         ctx.failed_remotely[key] = error
         ctx.log(error)
-        return
+        return None
     measured = outcome["measured"]
     if outcome["onnx"] is not None:
         path = ctx.section_dir(ctx.study) / "models" / f"{model_slug(measured.tag)}.onnx"
         measured.onnx_path = atomic_write_bytes(path, outcome["onnx"])
     ctx._cache[key] = measured
+    return measured
 
 
 # --- on the worker ------------------------------------------------------------------------
