@@ -63,7 +63,7 @@ def test_default_is_the_registered_defaults_and_best_is_opt_in():
             options = recipes.recipe_options(model, dataset)
             assert options["epochs"] == get_model(model).train_defaults["epochs"]
             assert options["augment"] is None
-    assert recipes.resolve_recipe("cnn", "fashion-mnist", "best").name == "fashion-sgd"
+    assert recipes.resolve_recipe("cnn", "fashion-mnist", "best").name == "fashion-sgd-hflip"
     assert recipes.resolve_recipe("resnet", "fashion-mnist", "best").name == "fashion-resnet"
     assert recipes.resolve_recipe("cnn", "mnist", "best").name == "digits-sgd"
     # no recipe chosen for this family: best is the default
@@ -300,7 +300,7 @@ def test_published_table_is_one_place_and_measured_numbers_are_sourced():
     for m in recipes.MEASURED:
         assert 0 < m.accuracy < 1 and m.how and m.recipe in recipes.RECIPES
     cnn = next(r for r in recipes.reference_rows("fashion-mnist") if r["model"] == "cnn")
-    assert cnn["best_recipe"] == "fashion-sgd" and cnn["best"] is None  # not measured yet
+    assert cnn["best_recipe"] == "fashion-sgd-hflip" and cnn["best"] is None  # not measured yet
 
 
 def test_readme_tables_are_the_generated_ones():

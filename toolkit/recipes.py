@@ -95,7 +95,7 @@ RECIPES: Mapping[str, Recipe] = _recipes(
     Recipe(
         "fashion-sgd",
         "SGD + Nesterov 0.05, cosine, weight decay 5e-4, label smoothing 0.1, horizontal "
-        "flips + random erasing, 30 epochs: the CNN on Fashion-MNIST",
+        "flips + random erasing, 30 epochs: a CNN on Fashion-MNIST",
         {
             "epochs": 30,
             "batch_size": 128,
@@ -107,6 +107,24 @@ RECIPES: Mapping[str, Recipe] = _recipes(
             "label_smoothing": 0.1,
             "loss": "ce",
             "augment": ("hflip", "erasing"),
+        },
+    ),
+    Recipe(
+        "fashion-sgd-hflip",
+        "SGD + Nesterov 0.05, cosine, weight decay 5e-4, label smoothing 0.1, horizontal "
+        "flips only, 30 epochs: the CNN on Fashion-MNIST (random erasing on top held this "
+        "small net back: `fashion-sgd`)",
+        {
+            "epochs": 30,
+            "batch_size": 128,
+            "optimizer": "nesterov",
+            "lr": 0.05,
+            "momentum": 0.9,
+            "schedule": "cosine",
+            "weight_decay": 5e-4,
+            "label_smoothing": 0.1,
+            "loss": "ce",
+            "augment": ("hflip",),
         },
     ),
     Recipe(
@@ -156,7 +174,7 @@ BEST: Mapping[tuple[str, str], str] = MappingProxyType(
         ("digits", "resnet"): "digits-sgd",
         ("digits", "lenet5"): "digits-adamw",
         ("digits", "mlp"): "digits-adamw",
-        ("fashion", "cnn"): "fashion-sgd",
+        ("fashion", "cnn"): "fashion-sgd-hflip",
         ("fashion", "resnet"): "fashion-resnet",
         ("fashion", "lenet5"): "fashion-adamw",
         ("fashion", "mlp"): "fashion-adamw",
@@ -215,9 +233,11 @@ ZALANDO = (
     "(https://github.com/zalandoresearch/fashion-mnist; Debian: "
     "/usr/share/doc/dataset-fashion-mnist/README.md.gz)"
 )
-LECUN_1998 = (
-    "LeCun, Bottou, Bengio, Haffner (1998), Gradient-based learning applied to document "
-    "recognition, Proc. IEEE 86(11), fig. 9 (test error rates)"
+#: The MNIST page's classifier table; most of its rows cite LeCun, Bottou, Bengio, Haffner
+#: (1998), Gradient-based learning applied to document recognition, Proc. IEEE 86(11).
+MNIST_PAGE = (
+    "The MNIST database page (LeCun, Cortes, Burges: http://yann.lecun.com/exdb/mnist/), "
+    "classifier table, test error rates"
 )
 
 
@@ -234,11 +254,19 @@ class Published:
 
 #: The published references, per dataset and zoo model family.
 PUBLISHED: tuple[Published, ...] = (
-    Published("mnist", "lr", 0.880, "linear classifier (1-layer NN), 12.0% error", LECUN_1998),
-    Published("mnist", "knn", 0.950, "K-NN Euclidean (L2), 5.0% error", LECUN_1998),
-    Published("mnist", "svm", 0.986, "SVM, Gaussian kernel, 1.4% error", LECUN_1998),
-    Published("mnist", "mlp", 0.953, "2-layer NN, 300 hidden units, 4.7% error", LECUN_1998),
-    Published("mnist", "lenet5", 0.9905, "LeNet-5, 0.95% error", LECUN_1998),
+    Published(
+        "mnist",
+        "lr",
+        0.880,
+        "linear classifier (1-layer NN), 12.0% (LeCun et al. 1998)",
+        MNIST_PAGE,
+    ),
+    Published("mnist", "knn", 0.950, "K-NN Euclidean (L2), 5.0% (LeCun et al. 1998)", MNIST_PAGE),
+    Published("mnist", "svm", 0.986, "SVM, Gaussian kernel, 1.4%", MNIST_PAGE),
+    Published(
+        "mnist", "mlp", 0.953, "2-layer NN, 300 hidden units, 4.7% (LeCun et al. 1998)", MNIST_PAGE
+    ),
+    Published("mnist", "lenet5", 0.9905, "LeNet-5, 0.95% (LeCun et al. 1998)", MNIST_PAGE),
     Published("mnist", "cnn", 0.992, "2 Conv <100K parameters (MNIST column) 0.992", ZALANDO),
     Published("mnist", "resnet", 0.997, "'Convolutional nets can achieve 99.7% on MNIST'", ZALANDO),
     Published("mnist", "xgb", 0.958, "XgBoost, scaling (MNIST column) 0.958", ZALANDO),
@@ -377,7 +405,7 @@ def published_markdown() -> str:
     for dataset, title in names.items():
         for row in reference_rows(dataset):
             for accuracy, published_row, source in row["published"]:
-                short = "LeCun et al. 1998" if source == LECUN_1998 else "Zalando README"
+                short = "MNIST page" if source == MNIST_PAGE else "Zalando README"
 
                 def ours(m: Measured | None) -> str:
                     if m is None:
