@@ -48,6 +48,23 @@ class Recipe:
     options: Mapping[str, object] = field(default_factory=dict)
 
 
+def _nesterov(*, epochs: int, lr: float, augment: tuple[str, ...]) -> dict:
+    """The SGD recipes' options: Nesterov momentum 0.9, cosine, weight decay 5e-4, label
+    smoothing 0.1, batch 128; they differ in epochs, learning rate and augmentation."""
+    return {
+        "epochs": epochs,
+        "batch_size": 128,
+        "optimizer": "nesterov",
+        "lr": lr,
+        "momentum": 0.9,
+        "schedule": "cosine",
+        "weight_decay": 5e-4,
+        "label_smoothing": 0.1,
+        "loss": "ce",
+        "augment": augment,
+    }
+
+
 def _recipes(*recipes: Recipe) -> Mapping[str, Recipe]:
     return MappingProxyType({r.name: r for r in recipes})
 
@@ -63,18 +80,7 @@ RECIPES: Mapping[str, Recipe] = _recipes(
         "digits-sgd",
         "SGD + Nesterov 0.05, cosine, weight decay 5e-4, label smoothing 0.1, random shifts "
         "(crop), 20 epochs: the conv nets on handwritten digits",
-        {
-            "epochs": 20,
-            "batch_size": 128,
-            "optimizer": "nesterov",
-            "lr": 0.05,
-            "momentum": 0.9,
-            "schedule": "cosine",
-            "weight_decay": 5e-4,
-            "label_smoothing": 0.1,
-            "loss": "ce",
-            "augment": ("crop",),
-        },
+        _nesterov(epochs=20, lr=0.05, augment=("crop",)),
     ),
     Recipe(
         "digits-adamw",
@@ -96,53 +102,20 @@ RECIPES: Mapping[str, Recipe] = _recipes(
         "fashion-sgd",
         "SGD + Nesterov 0.05, cosine, weight decay 5e-4, label smoothing 0.1, horizontal "
         "flips + random erasing, 30 epochs: a CNN on Fashion-MNIST",
-        {
-            "epochs": 30,
-            "batch_size": 128,
-            "optimizer": "nesterov",
-            "lr": 0.05,
-            "momentum": 0.9,
-            "schedule": "cosine",
-            "weight_decay": 5e-4,
-            "label_smoothing": 0.1,
-            "loss": "ce",
-            "augment": ("hflip", "erasing"),
-        },
+        _nesterov(epochs=30, lr=0.05, augment=("hflip", "erasing")),
     ),
     Recipe(
         "fashion-sgd-hflip",
         "SGD + Nesterov 0.05, cosine, weight decay 5e-4, label smoothing 0.1, horizontal "
         "flips only, 30 epochs: the CNN on Fashion-MNIST (random erasing on top held this "
         "small net back: `fashion-sgd`)",
-        {
-            "epochs": 30,
-            "batch_size": 128,
-            "optimizer": "nesterov",
-            "lr": 0.05,
-            "momentum": 0.9,
-            "schedule": "cosine",
-            "weight_decay": 5e-4,
-            "label_smoothing": 0.1,
-            "loss": "ce",
-            "augment": ("hflip",),
-        },
+        _nesterov(epochs=30, lr=0.05, augment=("hflip",)),
     ),
     Recipe(
         "fashion-resnet",
         "SGD + Nesterov 0.1, cosine, weight decay 5e-4, label smoothing 0.1, horizontal flips "
         "+ random shifts (crop), 30 epochs: the small ResNet on Fashion-MNIST",
-        {
-            "epochs": 30,
-            "batch_size": 128,
-            "optimizer": "nesterov",
-            "lr": 0.1,
-            "momentum": 0.9,
-            "schedule": "cosine",
-            "weight_decay": 5e-4,
-            "label_smoothing": 0.1,
-            "loss": "ce",
-            "augment": ("hflip", "crop"),
-        },
+        _nesterov(epochs=30, lr=0.1, augment=("hflip", "crop")),
     ),
     Recipe(
         "fashion-adamw",
