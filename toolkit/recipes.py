@@ -310,6 +310,24 @@ MEASURED: tuple[Measured, ...] = (
         373.0,
         "issue 14, `xrbench run --dataset fashion-mnist --models cnn`",
     ),
+    Measured(
+        "fashion-mnist",
+        "cnn",
+        "fashion-sgd",
+        0.9207,
+        1531.1,
+        "issue 14, `xrbench run --dataset fashion-mnist --models cnn,resnet --train recipe=best`"
+        " when `best` was fashion-sgd (its first 3 epochs shared the cores with a test run: "
+        "about 45 s per epoch otherwise, 1350 s)",
+    ),
+    Measured(
+        "fashion-mnist",
+        "resnet",
+        "fashion-resnet",
+        0.9270,
+        1704.7,
+        "issue 14, `xrbench run --dataset fashion-mnist --models cnn,resnet --train recipe=best`",
+    ),
 )
 
 
