@@ -328,6 +328,22 @@ MEASURED: tuple[Measured, ...] = (
         1704.7,
         "issue 14, `xrbench run --dataset fashion-mnist --models cnn,resnet --train recipe=best`",
     ),
+    Measured(
+        "fashion-mnist",
+        "cnn",
+        "fashion-sgd-hflip",
+        0.9264,
+        1619.7,
+        "issue 14, `xrbench run --dataset fashion-mnist --models cnn --train recipe=best`",
+    ),
+    Measured(
+        "mnist",
+        "cnn",
+        "digits-sgd",
+        0.9949,
+        904.8,
+        "issue 14, `xrbench run --dataset mnist --models cnn --train recipe=best`",
+    ),
 )
 
 
