@@ -83,6 +83,10 @@ UNNAMED_REFUSALS = (
     (r"bufidx >= 0 in function 'argTensor'", ("QuantizeLinear", "DequantizeLinear")),
 )
 
+#: OpenCV 5.1's engine reads any file and builds the graph on the first ``setInput``, so a
+#: file it cannot load fails there; its message says so, and the matrix counts it as not read.
+DEFERRED_READ_FAILURE = re.compile(r"cannot be loaded by the DNN engine")
+
 
 def blocking_operators(message: str, operators: list[str]) -> list[str]:
     """The operators of ``operators`` (``domain.op_type``) that an error message names.
@@ -209,7 +213,7 @@ def open_opencv(spec, path: Path, threads: int, sample=None, **_options) -> Open
     try:
         label, scores = runner.predict(images)
     except cv2.error as e:  # read, but a layer cannot run (an input type or shape it lacks)
-        raise _refusal(path, "run", e) from e
+        raise _refusal(path, "read" if DEFERRED_READ_FAILURE.search(str(e)) else "run", e) from e
     try:
         check_outputs(path.name, len(images), label, scores, info.num_classes)
     except ContractError as e:
