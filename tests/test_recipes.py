@@ -64,8 +64,8 @@ def test_default_is_the_registered_defaults_and_best_is_opt_in():
             assert options["epochs"] == get_model(model).train_defaults["epochs"]
             assert options["augment"] is None
     assert recipes.resolve_recipe("cnn", "fashion-mnist", "best").name == "fashion-sgd-hflip"
-    assert recipes.resolve_recipe("resnet", "fashion-mnist", "best").name == "fashion-resnet"
-    assert recipes.resolve_recipe("cnn", "mnist", "best").name == "digits-sgd"
+    assert recipes.resolve_recipe("resnet", "fashion-mnist", "best").name == "fashion-resnet-hflip"
+    assert recipes.resolve_recipe("cnn", "mnist", "best").name == "digits-sgd-long"
     # no recipe chosen for this family: best is the default
     assert recipes.resolve_recipe("cnn", "cifar-10", "best").name == recipes.DEFAULT
     assert set(recipes.BEST.values()) <= set(recipes.RECIPES)
