@@ -350,11 +350,27 @@ MEASURED: tuple[Measured, ...] = (
         "issue 14, `xrbench run --dataset fashion-mnist --models cnn --train recipe=best`",
     ),
     Measured(
+        "fashion-mnist",
+        "resnet",
+        "fashion-resnet-hflip",
+        0.9317,
+        1023.5,
+        "issue 14, `xrbench run --dataset fashion-mnist --models resnet --train recipe=best`",
+    ),
+    Measured(
         "mnist",
         "cnn",
         "digits-sgd",
         0.9949,
         904.8,
+        "issue 14, `xrbench run --dataset mnist --models cnn --train recipe=best`",
+    ),
+    Measured(
+        "mnist",
+        "cnn",
+        "digits-sgd-long",
+        0.9961,
+        1068.1,
         "issue 14, `xrbench run --dataset mnist --models cnn --train recipe=best`",
     ),
 )
