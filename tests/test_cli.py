@@ -112,11 +112,10 @@ def test_run_times_in_rounds_and_gives_percentiles_only_from_enough_calls(digits
     for key, row in stats.items():
         assert row["latency_rounds"] == 3, key
         assert row["latency_p50_ci_low_ms"] <= row["latency_p50_ci_high_ms"], key
-        if "latency_p99_ms" in row:
-            assert row["latency_calls"] >= 100, key
-        if "latency_p90_ms" in row:
-            assert row["latency_calls"] >= 10, key
-    assert any("latency_p99_ms" not in row for row in stats.values())  # the whole-set batch
+        # a percentile is written exactly when there are calls enough for it (how many calls
+        # a budget buys depends on the machine, so no row is assumed to fall short)
+        assert ("latency_p99_ms" in row) == (row["latency_calls"] >= 100), key
+        assert ("latency_p90_ms" in row) == (row["latency_calls"] >= 10), key
     timings = json.loads((folder / "timings.json").read_text())
     rounds = timings["lenet5"]["torch-cpu"]["1"]
     assert len(rounds) == 3 and all(len(r) >= 5 for r in rounds)  # every call of every round
