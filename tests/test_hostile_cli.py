@@ -618,3 +618,12 @@ def test_a_full_disk_then_resume_end_to_end(tmp_path, monkeypatch, capsys):
     rows = read_csv(folder / "results.csv")
     assert sum(r["metric"] == "train_time_s" for r in rows) == 2
     assert {r["model"] for r in rows if r["metric"] == "accuracy"} == {"dt", "gnb"}
+
+
+def test_epochs_flag_and_train_epochs_that_disagree_are_refused(tmp_path, capsys, no_data):
+    argv = ["run", "--out", str(tmp_path), "--epochs", "3", "--train", "recipe=best,epochs=4"]
+    assert main(argv) == 2
+    assert error_line(capsys) == (
+        "xrbench run: error: --epochs 3 and --train epochs=4 disagree; give one of them"
+    )
+    assert not any(tmp_path.iterdir())

@@ -299,6 +299,10 @@ def run_test_set(run_dir: str | Path):
     return split.test_xy
 
 
+def _epochs_option(epochs: int | None) -> dict:
+    return {} if epochs is None else {"epochs": epochs}
+
+
 def fit_model(name: str, config: RunConfig, split: Split, class_names, progress=None):
     """Step 1 of one model of a run, with the run's seed, training options and threads."""
     from toolkit import measure
@@ -309,7 +313,8 @@ def fit_model(name: str, config: RunConfig, split: Split, class_names, progress=
         dataset=config.dataset,
         class_names=class_names,
         seed=config.seed,
-        train_options={**config.train_options, "epochs": config.epochs},
+        # --epochs is --train epochs=N; unset, it leaves --train's (or the recipe's) epochs
+        train_options={**config.train_options, **_epochs_option(config.epochs)},
         progress=config.progress if progress is None else progress,
         threads=config.threads,
     )
