@@ -64,7 +64,7 @@ def test_default_is_the_registered_defaults_and_best_is_opt_in():
             assert options["epochs"] == get_model(model).train_defaults["epochs"]
             assert options["augment"] is None
     assert recipes.resolve_recipe("cnn", "fashion-mnist", "best").name == "fashion-sgd-hflip"
-    assert recipes.resolve_recipe("resnet", "fashion-mnist", "best").name == "fashion-resnet-hflip"
+    assert recipes.resolve_recipe("resnet", "fashion-mnist", "best").name == "fashion-resnet-long"
     assert recipes.resolve_recipe("cnn", "mnist", "best").name == "digits-sgd-long"
     # no recipe chosen for this family: best is the default
     assert recipes.resolve_recipe("cnn", "cifar-10", "best").name == recipes.DEFAULT
@@ -311,3 +311,41 @@ def test_readme_tables_are_the_generated_ones():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     assert recipes.recipes_markdown() in readme
     assert recipes.published_markdown() in readme
+    where = {
+        line.split(" | ")[0]: line.rsplit(" | ", 1)[1]
+        for line in recipes.recipes_markdown().split("\n")[2:]
+    }
+    assert where["| `default`"] == "every net without a `best` entry |"
+    assert where["| `fashion-sgd`"] == "- |"  # a recipe best no longer picks is used by none
+
+
+def test_a_runs_train_epochs_reach_the_net_and_epochs_flag_sets_the_same_field(digits):
+    """`run --train recipe=best,epochs=2` trains 2 epochs, not the recipe's (the run's unset
+    --epochs once overwrote --train's epochs with None, and the recipe's came back)."""
+    from toolkit.data.splits import Split
+    from toolkit.pipeline import RunConfig, fit_model
+
+    x, y = digits.x_train, digits.y_train
+    split = Split(x[:240], y[:240], x[240:320], y[240:320], x[:0], y[:0])
+
+    def epochs_trained(**config):
+        run = RunConfig(dataset="digits", seed=0, progress=False, **config)
+        trained = fit_model(TINY, run, split, digits.class_names)
+        assert trained.config["train"]["epochs"] == len(trained.history)
+        return len(trained.history)
+
+    assert epochs_trained(train_options={"recipe": "best", "epochs": 2}) == 2
+    assert epochs_trained(train_options={"recipe": "best"}, epochs=3) == 3
+
+
+@pytest.mark.parametrize(
+    "dataset, model", [("fashion-mnist", "cnn"), ("fashion-mnist", "resnet"), ("mnist", "cnn")]
+)
+def test_best_is_the_recipe_measured_best(dataset, model):
+    """Where several recipes of a net were measured, `best` names the most accurate one."""
+    measured = {
+        m.recipe: m.accuracy for m in recipes.MEASURED if m.dataset == dataset and m.model == model
+    }
+    assert len(measured) >= 3
+    best = recipes.resolve_recipe(model, dataset, "best").name
+    assert measured[best] == max(measured.values())
