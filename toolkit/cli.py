@@ -849,11 +849,6 @@ def cmd_run(args) -> int:
 
     if args.resume is not None:
         _refuse_flags_with_resume(args)
-    train_epochs = (args.train or {}).get("epochs")
-    if args.epochs is not None and train_epochs is not None and train_epochs != args.epochs:
-        raise ValueError(
-            f"--epochs {args.epochs} and --train epochs={train_epochs} disagree; give one of them"
-        )
     config = RunConfig(
         dataset=args.dataset,
         models=args.models or list(DEFAULT_MODELS),

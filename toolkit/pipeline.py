@@ -88,6 +88,21 @@ class RunConfig:
     progress: bool = True
     cluster: str | None = None  # local:N or tcp://HOST:PORT; None: $XRBENCH_CLUSTER; '': here
 
+    def __post_init__(self) -> None:
+        train_epochs = (self.train_options or {}).get("epochs")
+        if self.epochs is not None and train_epochs is not None and train_epochs != self.epochs:
+            raise ValueError(
+                f"--epochs {self.epochs} and --train epochs={train_epochs} disagree; "
+                "give one of them"
+            )
+
+    @property
+    def net_train_options(self) -> dict:
+        """The nets' training options: ``epochs`` is ``--train epochs=N``, so when it is
+        unset --train's (or the recipe's) epochs stand."""
+        epochs = {} if self.epochs is None else {"epochs": self.epochs}
+        return {**(self.train_options or {}), **epochs}
+
 
 #: RunConfig fields that change no result: a resume takes them from the call, not the manifest.
 CALL_ONLY = ("progress", "download", "cluster")
@@ -299,10 +314,6 @@ def run_test_set(run_dir: str | Path):
     return split.test_xy
 
 
-def _epochs_option(epochs: int | None) -> dict:
-    return {} if epochs is None else {"epochs": epochs}
-
-
 def fit_model(name: str, config: RunConfig, split: Split, class_names, progress=None):
     """Step 1 of one model of a run, with the run's seed, training options and threads."""
     from toolkit import measure
@@ -313,8 +324,7 @@ def fit_model(name: str, config: RunConfig, split: Split, class_names, progress=
         dataset=config.dataset,
         class_names=class_names,
         seed=config.seed,
-        # --epochs is --train epochs=N; unset, it leaves --train's (or the recipe's) epochs
-        train_options={**config.train_options, **_epochs_option(config.epochs)},
+        train_options=config.net_train_options,
         progress=config.progress if progress is None else progress,
         threads=config.threads,
     )
