@@ -64,7 +64,7 @@ def test_default_is_the_registered_defaults_and_best_is_opt_in():
             assert options["epochs"] == get_model(model).train_defaults["epochs"]
             assert options["augment"] is None
     assert recipes.resolve_recipe("cnn", "fashion-mnist", "best").name == "fashion-sgd-hflip"
-    assert recipes.resolve_recipe("resnet", "fashion-mnist", "best").name == "fashion-resnet-long"
+    assert recipes.resolve_recipe("resnet", "fashion-mnist", "best").name == "fashion-resnet-deep"
     assert recipes.resolve_recipe("cnn", "mnist", "best").name == "digits-sgd-long"
     # no recipe chosen for this family: best is the default
     assert recipes.resolve_recipe("cnn", "cifar-10", "best").name == recipes.DEFAULT
@@ -349,3 +349,43 @@ def test_best_is_the_recipe_measured_best(dataset, model):
     assert len(measured) >= 3
     best = recipes.resolve_recipe(model, dataset, "best").name
     assert measured[best] == max(measured.values())
+
+
+def test_a_recipe_that_sets_model_knobs_applies_them_under_the_specs_and_records_them(digits):
+    """`fashion-resnet-deep` (resnet's `best` on Fashion-MNIST) trains the resnet with two
+    blocks per stage: recorded in the config params that the ONNX metadata and a saved
+    model rebuild from; a knob the spec names wins; another model is refused by name."""
+    import json
+
+    from exporters.metadata import contract_metadata
+    from toolkit.train import train_model
+
+    def fit(spec, **options):
+        return train_model(
+            spec,
+            dataset="fashion-mnist",  # the family picks the recipe; the data stay 8x8 digits
+            class_names=digits.class_names,
+            x_train=digits.x_train[:120],
+            y_train=digits.y_train[:120],
+            seed=0,
+            progress=False,
+            train_options={"epochs": 1, **options},
+        )
+
+    deep = fit("resnet:width=4", recipe="best")
+    assert deep.config["recipe"] == "fashion-resnet-deep"
+    assert deep.config["params"] == {"width": 4, "blocks": 2}
+    saved_config = json.loads(contract_metadata(deep)["training_config"])
+    assert saved_config["params"] == {"width": 4, "blocks": 2}
+    small = fit("resnet:width=4,blocks=1", recipe="best")
+    assert small.config["params"] == {"width": 4, "blocks": 1}
+    count = lambda m: sum(p.numel() for p in m.model.parameters())  # noqa: E731
+    assert count(deep) > count(small)
+    # the other recipes set no knobs, and the default run's resnet is the small one
+    assert fit("resnet:width=4").config["params"] == {"width": 4}
+    with pytest.raises(
+        ValueError,
+        match=r"Recipe 'fashion-resnet-deep' sets resnet's knobs "
+        r"\(blocks=2\) and trains resnet only, not 'cnn'",
+    ):
+        fit("cnn", recipe="fashion-resnet-deep")

@@ -341,6 +341,16 @@ def training_history(trained) -> dict:
     }
 
 
+def _how_trained(trained) -> str:
+    """' with recipe R (knob=value, ...)': which recipe and knobs a net trained with, so a
+    recipe that sets model knobs (toolkit.recipes) is seen in the log."""
+    recipe = trained.config.get("recipe")
+    if recipe is None:
+        return ""
+    knobs = ", ".join(f"{k}={v}" for k, v in trained.config.get("params", {}).items())
+    return f" with recipe {recipe}" + (f" ({knobs})" if knobs else "")
+
+
 def export_model(name: str, trained, config: RunConfig, split: Split, num_classes: int, folder):
     """Step 2 of one model of a run into ``folder``'s models/ (a RunFolder); a training that
     gave no usable model is an error."""
@@ -348,7 +358,9 @@ def export_model(name: str, trained, config: RunConfig, split: Split, num_classe
 
     if trained.status not in TRAINED_OK:
         raise RuntimeError(f"training {trained.status} (see history.json)")
-    _log(f"{name}: trained in {trained.train_time_s:.1f} s; exporting to ONNX ...")
+    _log(
+        f"{name}: trained in {trained.train_time_s:.1f} s{_how_trained(trained)}; exporting to ONNX ..."
+    )
     # the file is written once, carrying its own parity and the metrics measured at export
     return measure.export_once(
         trained,

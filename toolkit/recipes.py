@@ -46,6 +46,28 @@ class Recipe:
     name: str
     summary: str
     options: Mapping[str, object] = field(default_factory=dict)
+    #: Model knobs the recipe sets, for the one model it names (``model``): where a net's
+    #: capacity, not its training, is what stands between it and the published level. A
+    #: knob the model spec names (``resnet:blocks=1``) wins; the knobs are recorded in the
+    #: model's config ``params`` (history, manifest, ONNX metadata) like a spec's.
+    model: str | None = None
+    model_params: Mapping[str, object] = field(default_factory=dict)
+
+    def params_for(self, model: str, spec_params: Mapping[str, object]) -> dict:
+        """The knobs this recipe adds to ``model`` (a base name), under the spec's own.
+
+        Raises:
+            ValueError: the recipe sets another model's knobs.
+        """
+        if not self.model_params:
+            return {}
+        if model != self.model:
+            knobs = ",".join(f"{k}={v}" for k, v in self.model_params.items())
+            raise ValueError(
+                f"Recipe {self.name!r} sets {self.model}'s knobs ({knobs}) and trains "
+                f"{self.model} only, not {model!r}; use recipe=best or another recipe."
+            )
+        return {k: v for k, v in self.model_params.items() if k not in spec_params}
 
 
 def _nesterov(
@@ -146,6 +168,15 @@ RECIPES: Mapping[str, Recipe] = _recipes(
         _nesterov(epochs=60, lr=0.1, augment=("hflip",), weight_decay=1e-4),
     ),
     Recipe(
+        "fashion-resnet-deep",
+        "`fashion-resnet-hflip` on the resnet with two blocks per stage (`blocks=2`, 174,970 "
+        "parameters against 77,754): at one block six training configurations stayed at "
+        "92.70-93.36%, so the net's size, not its training, was the limit",
+        _nesterov(epochs=30, lr=0.1, augment=("hflip",)),
+        model="resnet",
+        model_params={"blocks": 2},
+    ),
+    Recipe(
         "fashion-adamw",
         "AdamW 1e-3, cosine, weight decay 0.05, label smoothing 0.1, horizontal flips, "
         "30 epochs: LeNet-5 and the MLP on Fashion-MNIST",
@@ -176,7 +207,7 @@ BEST: Mapping[tuple[str, str], str] = MappingProxyType(
         ("digits", "lenet5"): "digits-adamw",
         ("digits", "mlp"): "digits-adamw",
         ("fashion", "cnn"): "fashion-sgd-hflip",
-        ("fashion", "resnet"): "fashion-resnet-long",
+        ("fashion", "resnet"): "fashion-resnet-deep",
         ("fashion", "lenet5"): "fashion-adamw",
         ("fashion", "mlp"): "fashion-adamw",
     }

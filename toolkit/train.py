@@ -118,28 +118,33 @@ def train_model(
         )
     image_shape = tuple(split.x_train.shape[1:])
     layout = "NHWC" if len(image_shape) == 3 else "NHW"
-    spec_params = parse_model_spec(name)[1]
-    config = {
-        "model": name,
-        "params": {**spec_params, **(params or {})},
-        "seed": seed,
-        "n_train": int(len(split.x_train)),
-    }
+    base, spec_params = parse_model_spec(name)
+    params = {k: v for k, v in (params or {}).items() if v is not None}
     options = {k: v for k, v in (train_options or {}).items() if v is not None}
+    recipe_name = None
     if framework.trains_in_epochs:
         from toolkit.recipes import resolve_recipe
 
-        base = parse_model_spec(name)[0]
         recipe = resolve_recipe(base, dataset, options.pop("recipe", None))
         options = {**recipe.options, **options, "recipe": recipe.name}
-        config["recipe"] = recipe.name
+        recipe_name = recipe.name
+        # the recipe's model knobs sit under the spec's and the caller's own
+        params = {**recipe.params_for(base, {**spec_params, **params}), **params}
+    config = {
+        "model": name,
+        "params": {**spec_params, **params},
+        "seed": seed,
+        "n_train": int(len(split.x_train)),
+    }
+    if recipe_name is not None:
+        config["recipe"] = recipe_name
     fit_config = FitConfig(
         spec=name,
         image_shape=image_shape,
         layout=layout,
         num_classes=len(class_names),
         seed=seed,
-        params={k: v for k, v in (params or {}).items() if v is not None},
+        params=params,
         train_options=options,
         progress=progress,
         augment=augment,
