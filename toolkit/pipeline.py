@@ -359,7 +359,8 @@ def export_model(name: str, trained, config: RunConfig, split: Split, num_classe
     if trained.status not in TRAINED_OK:
         raise RuntimeError(f"training {trained.status} (see history.json)")
     _log(
-        f"{name}: trained in {trained.train_time_s:.1f} s{_how_trained(trained)}; exporting to ONNX ..."
+        f"{name}: trained in {trained.train_time_s:.1f} s{_how_trained(trained)}; "
+        "exporting to ONNX ..."
     )
     # the file is written once, carrying its own parity and the metrics measured at export
     return measure.export_once(
