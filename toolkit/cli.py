@@ -1170,7 +1170,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from toolkit.models import get_model, list_models, model_knobs
+    from toolkit.models import get_model, knobs_text, list_models, model_knobs
 
     rows = [
         {
@@ -1178,7 +1178,7 @@ def cmd_models(args) -> int:
             "framework": get_model(n).framework,
             "scores": get_model(n).score_kind,
             "description": get_model(n).summary,
-            "knobs (defaults)": ",".join(f"{k}={v}" for k, v in model_knobs(n).items()),
+            "knobs (defaults)": knobs_text(model_knobs(n)),
         }
         for n in list_models()
     ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from toolkit import options
@@ -98,6 +98,12 @@ def parse_model_spec(spec: str) -> tuple[str, dict]:
         where=f" of model '{entry.name}' (in {spec!r})",
     )
     return entry.name, params
+
+
+def knobs_text(params: Mapping) -> str:
+    """Knobs as a spec writes them, the inverse of :func:`parse_model_spec`'s part after
+    the colon: {'blocks': 2, 'width': 4} -> 'blocks=2,width=4'."""
+    return ",".join(f"{k}={v}" for k, v in params.items())
 
 
 # one converter for model knobs and --train (re-exported: callers import them from here)

@@ -347,7 +347,9 @@ def _how_trained(trained) -> str:
     recipe = trained.config.get("recipe")
     if recipe is None:
         return ""
-    knobs = ", ".join(f"{k}={v}" for k, v in trained.config.get("params", {}).items())
+    from toolkit.models import knobs_text
+
+    knobs = knobs_text(trained.config.get("params", {}))
     return f" with recipe {recipe}" + (f" ({knobs})" if knobs else "")
 
 

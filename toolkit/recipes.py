@@ -53,8 +53,9 @@ class Recipe:
     model: str | None = None
     model_params: Mapping[str, object] = field(default_factory=dict)
 
-    def params_for(self, model: str, spec_params: Mapping[str, object]) -> dict:
-        """The knobs this recipe adds to ``model`` (a base name), under the spec's own.
+    def params_for(self, model: str, given: Mapping[str, object]) -> dict:
+        """The knobs this recipe adds to ``model`` (a base name), under those ``given`` (by
+        the spec or the caller).
 
         Raises:
             ValueError: the recipe sets another model's knobs.
@@ -62,12 +63,14 @@ class Recipe:
         if not self.model_params:
             return {}
         if model != self.model:
-            knobs = ",".join(f"{k}={v}" for k, v in self.model_params.items())
+            from toolkit.models import knobs_text
+
             raise ValueError(
-                f"Recipe {self.name!r} sets {self.model}'s knobs ({knobs}) and trains "
+                f"Recipe {self.name!r} sets {self.model}'s knobs "
+                f"({knobs_text(self.model_params)}) and trains "
                 f"{self.model} only, not {model!r}; use recipe=best or another recipe."
             )
-        return {k: v for k, v in self.model_params.items() if k not in spec_params}
+        return {k: v for k, v in self.model_params.items() if k not in given}
 
 
 def _nesterov(

@@ -121,13 +121,11 @@ def train_model(
     base, spec_params = parse_model_spec(name)
     params = {k: v for k, v in (params or {}).items() if v is not None}
     options = {k: v for k, v in (train_options or {}).items() if v is not None}
-    recipe_name = None
     if framework.trains_in_epochs:
         from toolkit.recipes import resolve_recipe
 
         recipe = resolve_recipe(base, dataset, options.pop("recipe", None))
         options = {**recipe.options, **options, "recipe": recipe.name}
-        recipe_name = recipe.name
         # the recipe's model knobs sit under the spec's and the caller's own
         params = {**recipe.params_for(base, {**spec_params, **params}), **params}
     config = {
@@ -136,8 +134,8 @@ def train_model(
         "seed": seed,
         "n_train": int(len(split.x_train)),
     }
-    if recipe_name is not None:
-        config["recipe"] = recipe_name
+    if framework.trains_in_epochs:
+        config["recipe"] = options["recipe"]
     fit_config = FitConfig(
         spec=name,
         image_shape=image_shape,
