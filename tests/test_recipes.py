@@ -23,13 +23,15 @@ def digits():
     return load_dataset("digits")
 
 
-def train(digits, spec=TINY, n=240, seed=0, **options):
+def train(digits, spec=TINY, n=240, seed=0, dataset="digits", **options):
+    """Train ``spec`` on ``n`` 8x8 digits; ``dataset`` is the name the recipe's family is
+    picked by (the data stay digits)."""
     from toolkit.train import train_model
 
     options.setdefault("epochs", 1)
     return train_model(
         spec,
-        dataset="digits",
+        dataset=dataset,
         class_names=digits.class_names,
         x_train=digits.x_train[:n],
         y_train=digits.y_train[:n],
@@ -358,19 +360,9 @@ def test_a_recipe_that_sets_model_knobs_applies_them_under_the_specs_and_records
     import json
 
     from exporters.metadata import contract_metadata
-    from toolkit.train import train_model
 
     def fit(spec, **options):
-        return train_model(
-            spec,
-            dataset="fashion-mnist",  # the family picks the recipe; the data stay 8x8 digits
-            class_names=digits.class_names,
-            x_train=digits.x_train[:120],
-            y_train=digits.y_train[:120],
-            seed=0,
-            progress=False,
-            train_options={"epochs": 1, **options},
-        )
+        return train(digits, spec, n=120, dataset="fashion-mnist", **options)
 
     deep = fit("resnet:width=4", recipe="best")
     assert deep.config["recipe"] == "fashion-resnet-deep"
@@ -397,21 +389,9 @@ def test_a_recipe_that_sets_model_knobs_applies_them_under_the_specs_and_records
 def test_the_deep_recipe_trains_what_the_spec_and_hflip_recipe_trained(digits):
     """`resnet` under `fashion-resnet-deep` is the same training, bit for bit, as
     `resnet:blocks=2` under `fashion-resnet-hflip` (how its 94.22% in MEASURED was taken)."""
-    from toolkit.train import train_model
 
     def fit(spec, recipe):
-        return train_model(
-            spec,
-            dataset="fashion-mnist",
-            class_names=digits.class_names,
-            x_train=digits.x_train[:120],
-            y_train=digits.y_train[:120],
-            x_val=digits.x_train[120:180],
-            y_val=digits.y_train[120:180],
-            seed=3,
-            progress=False,
-            train_options={"recipe": recipe, "epochs": 2},
-        )
+        return train(digits, spec, n=120, seed=3, dataset="fashion-mnist", recipe=recipe, epochs=2)
 
     by_recipe = fit("resnet:width=4", "fashion-resnet-deep")
     by_spec = fit("resnet:width=4,blocks=2", "fashion-resnet-hflip")
