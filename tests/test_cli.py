@@ -394,6 +394,27 @@ def test_configure_logging_twice_gives_one_line(capsys):
     configure_logging(verbose=True)
 
 
+def test_a_librarys_basic_config_does_not_double_the_clis_lines():
+    """onnxruntime.quantization runs logging.basicConfig when a run first quantizes; every
+    progress line after it came out twice (once plain, once as INFO:name:...). In a fresh
+    process, as the CLI has it (under pytest the root already has pytest's handlers)."""
+    script = (
+        "import logging\n"
+        "from toolkit.progress import configure_logging\n"
+        "configure_logging(verbose=True)\n"
+        "logging.basicConfig(level=logging.INFO)\n"
+        "logging.getLogger('toolkit.measure').info('a note')\n"
+        "logging.getLogger('xrbench').info('a progress line')\n"
+        "logging.getLogger('somelib').info('a library note')\n"
+        "logging.getLogger('somelib').warning('a library warning')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    # other libraries' warnings still show, as Python's last-resort handler showed them
+    assert done.stderr.splitlines() == ["a note", "a progress line", "a library warning"]
+
+
 def test_training_off_a_terminal_logs_one_line_per_model(monkeypatch, capsys):
     """The engine's bar is the one helper's: off a terminal a short fit is one plain line,
     not hundreds of carriage-return frames."""

@@ -186,6 +186,16 @@ def configure_logging(verbose: bool = True) -> None:
             only (for ``--json`` output to a pipe, where nobody reads the notes).
     """
     level = logging.INFO if verbose else logging.WARNING
+    root = logging.getLogger()
+    if not root.handlers:
+        # A library's import-time logging.basicConfig (onnxruntime.quantization's
+        # matmul_nbits_quantizer has one) would add a second stderr handler on the root and
+        # double every line after it; basicConfig does nothing where the root has a handler.
+        # This one shows what Python's last-resort handler showed: other libraries' warnings.
+        others = logging.StreamHandler(_StderrNow())
+        others.setLevel(logging.WARNING)
+        others.addFilter(_not_ours)
+        root.addHandler(others)
     handler = logging.StreamHandler(_StderrNow())
     handler.setFormatter(logging.Formatter("%(message)s"))
     handler.set_name("xrbench-cli")
@@ -195,6 +205,11 @@ def configure_logging(verbose: bool = True) -> None:
             logger.removeHandler(old)
         logger.addHandler(handler)
         logger.setLevel(level)
+
+
+def _not_ours(record: logging.LogRecord) -> bool:
+    """False for the records of :data:`LOGGERS` (their own handler shows them)."""
+    return not any(record.name == name or record.name.startswith(name + ".") for name in LOGGERS)
 
 
 class _StderrNow:
